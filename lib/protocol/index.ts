@@ -1,0 +1,5 @@
+export * from './admin.js';
+export * from './canonical.js';
+export * from './decode.js';
+export * from './framing.js';
+export * from './messages.js';
