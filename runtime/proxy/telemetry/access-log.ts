@@ -1,0 +1,177 @@
+/**
+ * The access log: one JSON line per request, batched per event-loop turn and written with one
+ * `write()` per turn. The log never blocks a request: while the output is backed up (`write()`
+ * returned false and 'drain' has not come yet) new lines are dropped and counted.
+ *
+ * The default output is the process's stdout opened as an asynchronous file stream: Node writes
+ * `process.stdout` synchronously when it is a file or (on Linux) a pipe, and a slow reader
+ * would then stall the event loop.
+ */
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { HttpRequestRecord } from './record.js';
+
+export interface AccessLogOptions {
+  /** Write a line per request. @default true */
+  enabled: boolean;
+  /** `-` for stdout, or a file path (appended to). Ignored when `stream` is given. @default '-' */
+  path: string;
+  /** An explicit destination (tests, or an embedding application). */
+  stream?: Writable;
+  /** Bytes buffered in the stream before it counts as blocked. @default 1 MiB */
+  highWaterMark: number;
+  /** Lines accepted per event-loop turn; more are dropped and counted. @default 8192 */
+  maxBatchLines: number;
+}
+
+export const ACCESS_LOG_DEFAULTS: AccessLogOptions = {
+  enabled: true,
+  path: '-',
+  highWaterMark: 1 << 20,
+  maxBatchLines: 8192,
+};
+
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f\ud800-\udfff]/;
+
+/** A JSON string literal; plain ASCII values (the common case) skip JSON.stringify. */
+function q(value: string | undefined): string {
+  if (value === undefined || value === '') return '"-"';
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
+/** ISO-8601 timestamps with the per-second prefix computed once per second. */
+class Clock {
+  #second = -1;
+  #prefix = '';
+  iso(ms: number): string {
+    const second = Math.floor(ms / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#prefix = new Date(second * 1000).toISOString().slice(0, 19);
+    }
+    const milli = Math.floor(ms - second * 1000);
+    return `${this.#prefix}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+  }
+}
+
+/** The JSON fields of one line, in order. Keys follow Envoy's access log vocabulary. */
+export function formatAccessLogLine(
+  rec: HttpRequestRecord,
+  clock: { iso(ms: number): string } = new Clock(),
+): string {
+  const peer = rec.reporter === 'destination' ? rec.sourcePrincipal : rec.destinationPrincipal;
+  const flags = rec.responseFlags === '' ? '-' : rec.responseFlags;
+  return (
+    `{"time":"${clock.iso(rec.startTime)}","reporter":"${rec.reporter}","method":${q(rec.method)},` +
+    `"path":${q(rec.path)},"protocol":${q(rec.httpProtocol)},"status":${rec.status},` +
+    `"response_flags":${q(flags)},"bytes_received":${rec.requestBytes},"bytes_sent":${rec.responseBytes},` +
+    `"duration_ms":${Math.round(rec.durationMs * 1000) / 1000},"upstream_host":${q(rec.upstreamHost)},` +
+    `"upstream_cluster":${q(rec.upstreamCluster)},"route_name":${q(rec.routeName)},` +
+    `"request_id":${q(rec.requestId)},"peer_identity":${q(peer)},"authority":${q(rec.authority)}}`
+  );
+}
+
+export class AccessLog {
+  readonly #options: AccessLogOptions;
+  readonly #stream: Writable | undefined;
+  readonly #ownsStream: boolean;
+  readonly #clock = new Clock();
+  #pending: string[] = [];
+  #scheduled: NodeJS.Immediate | undefined;
+  #blocked = false;
+  #dropped = 0;
+  #written = 0;
+
+  constructor(options: Partial<AccessLogOptions> = {}) {
+    this.#options = { ...ACCESS_LOG_DEFAULTS, ...options } satisfies AccessLogOptions;
+    const o = this.#options;
+    if (!Number.isInteger(o.highWaterMark) || o.highWaterMark < 1) {
+      throw new Error(`access log highWaterMark must be a positive integer, got ${o.highWaterMark}`);
+    }
+    if (!Number.isInteger(o.maxBatchLines) || o.maxBatchLines < 1) {
+      throw new Error(`access log maxBatchLines must be a positive integer, got ${o.maxBatchLines}`);
+    }
+    if (!o.enabled) {
+      this.#ownsStream = false;
+      return;
+    }
+    if (o.stream) {
+      this.#stream = o.stream;
+      this.#ownsStream = false;
+    } else if (o.path === '-') {
+      this.#stream = createWriteStream('', { fd: 1, autoClose: false, highWaterMark: o.highWaterMark });
+      this.#ownsStream = true;
+    } else {
+      this.#stream = createWriteStream(o.path, { flags: 'a', highWaterMark: o.highWaterMark });
+      this.#ownsStream = true;
+    }
+    // A broken output must not crash the proxy; lines are then dropped.
+    this.#stream.on('error', () => {
+      this.#blocked = true;
+    });
+  }
+
+  get enabled(): boolean {
+    return this.#stream !== undefined;
+  }
+  /** Lines dropped because the output was blocked, broken, or a turn exceeded `maxBatchLines`. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+  /** Lines handed to the output. */
+  get written(): number {
+    return this.#written;
+  }
+
+  log(rec: HttpRequestRecord): void {
+    if (this.#stream === undefined) return;
+    if (this.#blocked || this.#pending.length >= this.#options.maxBatchLines) {
+      this.#dropped++;
+      return;
+    }
+    this.#pending.push(formatAccessLogLine(rec, this.#clock));
+    if (this.#scheduled === undefined) this.#scheduled = setImmediate(this.#flushTurn);
+  }
+
+  readonly #flushTurn = (): void => {
+    this.#scheduled = undefined;
+    this.flush();
+  };
+
+  /** Writes the pending lines now (normally done once per event-loop turn). */
+  flush(): void {
+    const stream = this.#stream;
+    const lines = this.#pending;
+    if (stream === undefined || lines.length === 0) return;
+    this.#pending = [];
+    if (this.#blocked || stream.destroyed || stream.writableEnded) {
+      this.#dropped += lines.length;
+      return;
+    }
+    this.#written += lines.length;
+    const ok = stream.write(`${lines.join('\n')}\n`);
+    if (!ok) {
+      this.#blocked = true;
+      stream.once('drain', () => {
+        this.#blocked = false;
+      });
+    }
+  }
+
+  /** Flushes and, for outputs it opened, closes them. Resolves when the data reached the OS. */
+  async close(): Promise<void> {
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
+    this.#scheduled = undefined;
+    this.flush();
+    const stream = this.#stream;
+    if (stream === undefined || !this.#ownsStream || stream.destroyed) return;
+    await new Promise<void>((resolve) => {
+      stream.end(() => resolve());
+      // A blocked output (e.g. a pipe nobody reads) would never finish: give up after a moment.
+      setTimeout(() => {
+        stream.destroy();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+}
