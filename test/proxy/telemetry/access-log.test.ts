@@ -1,0 +1,211 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AccessLog,
+  createTelemetry,
+  type HttpRequestRecord,
+  serviceFacts,
+  workloadFacts,
+} from '../../../runtime/proxy/telemetry/index.js';
+import { find, parseExposition } from './prom-parse.js';
+
+const rec = (over: Partial<HttpRequestRecord> = {}): HttpRequestRecord => ({
+  reporter: 'destination',
+  startTime: Date.UTC(2026, 0, 2, 3, 4, 5, 67),
+  durationMs: 1.23456,
+  method: 'POST',
+  path: '/api/v1/items?x=1',
+  authority: 'items.shop:8080',
+  httpProtocol: 'HTTP/1.1',
+  requestProtocol: 'http',
+  status: 201,
+  responseFlags: '',
+  requestBytes: 12,
+  responseBytes: 34,
+  requestId: 'a0b1c2d3-0000-4000-8000-000000000001',
+  upstreamHost: '127.0.0.1:8080',
+  upstreamCluster: 'inbound|8080||',
+  routeName: 'default',
+  source: workloadFacts('web', 'shop', {}),
+  sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/web',
+  destination: workloadFacts('items', 'shop', {}),
+  destinationPrincipal: 'spiffe://cluster.local/ns/shop/sa/items',
+  service: serviceFacts('items.shop.svc.cluster.local'),
+  mtls: true,
+  ...over,
+});
+
+/** A writable that records each write() call. */
+function recorder(): { stream: Writable; writes: string[] } {
+  const writes: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      writes.push(chunk.toString());
+      cb();
+    },
+  });
+  return { stream, writes };
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('access log', () => {
+  it('writes one JSON line per request with the documented fields', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsmesh-alog-'));
+    dirs.push(dir);
+    const file = join(dir, 'access.log');
+    const log = new AccessLog({ path: file });
+    log.log(rec());
+    log.log(
+      rec({ reporter: 'source', status: 503, responseFlags: 'UF,URX', method: 'GET', path: '/a"b\\c\u0001' }),
+    );
+    await log.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    const first = JSON.parse(lines[0]);
+    expect(first).toEqual({
+      time: '2026-01-02T03:04:05.067Z',
+      reporter: 'destination',
+      method: 'POST',
+      path: '/api/v1/items?x=1',
+      protocol: 'HTTP/1.1',
+      status: 201,
+      response_flags: '-',
+      bytes_received: 12,
+      bytes_sent: 34,
+      duration_ms: 1.235,
+      upstream_host: '127.0.0.1:8080',
+      upstream_cluster: 'inbound|8080||',
+      route_name: 'default',
+      request_id: 'a0b1c2d3-0000-4000-8000-000000000001',
+      peer_identity: 'spiffe://cluster.local/ns/shop/sa/web',
+      authority: 'items.shop:8080',
+    });
+    const second = JSON.parse(lines[1]);
+    expect(second).toMatchObject({
+      status: 503,
+      response_flags: 'UF,URX',
+      path: '/a"b\\c\u0001',
+      peer_identity: 'spiffe://cluster.local/ns/shop/sa/items',
+    });
+  });
+
+  it('batches the lines of one event-loop turn into a single write', async () => {
+    const { stream, writes } = recorder();
+    const log = new AccessLog({ stream });
+    for (let i = 0; i < 50; i++) log.log(rec({ status: 200 + (i % 3) }));
+    expect(writes).toHaveLength(0); // nothing written synchronously
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    expect(writes[0].trim().split('\n')).toHaveLength(50);
+    log.log(rec());
+    await nextTurn();
+    expect(writes).toHaveLength(2);
+    expect(log.written).toBe(51);
+    expect(log.dropped).toBe(0);
+  });
+
+  it('drops and counts lines while a real pipe nobody reads is full, without blocking', async () => {
+    // The child never reads its stdin: the pipe fills (64 KiB) and the socket buffers up.
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    try {
+      const telemetry = createTelemetry({ accessLog: { stream: child.stdin, highWaterMark: 16 * 1024 } });
+      const started = performance.now();
+      for (let turn = 0; turn < 200; turn++) {
+        for (let i = 0; i < 20; i++)
+          telemetry.recordHttp(rec({ path: `/item/${turn}/${i}/${'p'.repeat(200)}` }));
+        await nextTurn();
+      }
+      const elapsed = performance.now() - started;
+      const { dropped, written } = telemetry.accessLog;
+      expect(written + dropped).toBe(4000);
+      expect(written).toBeGreaterThan(0);
+      expect(dropped).toBeGreaterThan(0);
+      // Generous bound: 200 turns must not have waited for the pipe.
+      expect(elapsed).toBeLessThan(5000);
+      const e = parseExposition(telemetry.metricsText());
+      expect(find(e, 'tsmesh_access_log_dropped_total')[0].value).toBe(dropped);
+      // Metrics were still recorded for every request.
+      expect(find(e, 'istio_requests_total')[0].value).toBe(4000);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('resumes writing once the output drains', async () => {
+    let release: (() => void) | undefined;
+    const writes: string[] = [];
+    const stream = new Writable({
+      highWaterMark: 10,
+      write(chunk, _enc, cb) {
+        writes.push(chunk.toString());
+        release = cb; // complete only when the test says so
+      },
+    });
+    const log = new AccessLog({ stream });
+    log.log(rec());
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    log.log(rec());
+    await nextTurn();
+    expect(log.dropped).toBe(1);
+    release?.();
+    await nextTurn();
+    log.log(rec());
+    await nextTurn();
+    expect(writes).toHaveLength(2);
+    expect(log.dropped).toBe(1);
+  });
+
+  it('drops lines beyond maxBatchLines in one turn', async () => {
+    const { stream, writes } = recorder();
+    const log = new AccessLog({ stream, maxBatchLines: 10 });
+    for (let i = 0; i < 25; i++) log.log(rec());
+    await nextTurn();
+    expect(writes[0].trim().split('\n')).toHaveLength(10);
+    expect(log.dropped).toBe(15);
+  });
+
+  it('survives a broken output and counts the lost lines', async () => {
+    const stream = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(new Error('EPIPE'));
+      },
+    });
+    const log = new AccessLog({ stream });
+    log.log(rec());
+    await nextTurn();
+    await nextTurn();
+    log.log(rec());
+    await nextTurn();
+    expect(log.dropped).toBeGreaterThanOrEqual(1);
+  });
+
+  it('writes nothing when disabled', async () => {
+    const { stream, writes } = recorder();
+    const log = new AccessLog({ enabled: false, stream });
+    log.log(rec());
+    await nextTurn();
+    expect(log.enabled).toBe(false);
+    expect(writes).toHaveLength(0);
+  });
+
+  it('rejects bad options with the field and value', () => {
+    expect(() => new AccessLog({ maxBatchLines: 0 })).toThrow(
+      /maxBatchLines must be a positive integer, got 0/,
+    );
+    expect(() => new AccessLog({ highWaterMark: 1.5 })).toThrow(
+      /highWaterMark must be a positive integer, got 1.5/,
+    );
+  });
+});
