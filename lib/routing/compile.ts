@@ -1,0 +1,505 @@
+/**
+ * Compiles the mesh's config into a route table for one proxy, once per snapshot: visibility
+ * (exportTo, Sidecar egress), VirtualService selection and conflicts, compile-time match
+ * conditions (sourceLabels, sourceNamespace, gateways), destinations with weights, the
+ * per-rule policies, and every cluster with its DestinationRule policy.
+ */
+import type { HTTPRoute, HTTPRouteDestination, MeshObject, VirtualService } from '../api/types.js';
+import { resolveConfigHost } from '../hosts.js';
+import type { ProxyIdentity, WorkloadInstance } from '../model.js';
+import { buildClusters, clusterKey, DestinationRuleIndex } from './clusters.js';
+import { type CompiledMatch, compileMatch } from './matchers.js';
+import { type MeshSettings, type MeshSettingsOptions, meshSettings } from './mesh.js';
+import { isExportedTo, labelsMatch, namespaceOf, nsName, ofKind, oldestFirst } from './objects.js';
+import {
+  disabledRetry,
+  mergeHeaderEdits,
+  NO_HEADER_EDITS,
+  resolveFault,
+  resolveHeaders,
+  resolveRetries,
+  resolveTimeout,
+} from './policies.js';
+import { buildRegistry, type ServiceInfo } from './registry.js';
+import { gatewaysFor, proxyScope } from './scope.js';
+import type { CompiledRule, PortRoutes, RouteTable, VirtualHost, VirtualServiceConflict } from './table.js';
+import type {
+  Cluster,
+  HeaderEdits,
+  MirrorPolicy,
+  RewritePolicy,
+  RouteDecision,
+  RouteDestination,
+  ServiceRef,
+} from './types.js';
+
+export interface CompileInput {
+  objects: readonly MeshObject[];
+  workloads: readonly WorkloadInstance[];
+}
+
+export type CompileOptions = MeshSettingsOptions;
+
+interface Context {
+  proxy: ProxyIdentity;
+  mesh: MeshSettings;
+  services: ReadonlyMap<string, ServiceInfo>;
+  gatewayNames: ReadonlySet<string>;
+  gatewayMode: boolean;
+  resolveHost(host: string, namespace: string): string;
+}
+
+/** Compiles the route table for `proxy`. Throws only on config lib/api validation would refuse. */
+export function compileRoutes(
+  input: CompileInput,
+  proxy: ProxyIdentity,
+  options: CompileOptions = {},
+): RouteTable {
+  const mesh = meshSettings(input.objects, options);
+  const scope = proxyScope(input.objects, proxy, mesh);
+  const registry = buildRegistry(input.objects, input.workloads, mesh.domain);
+  const knownHosts = new Set(registry.map((s) => s.host));
+  const resolveHost = (host: string, namespace: string): string => {
+    const resolved = resolveConfigHost(host, namespace, mesh.domain);
+    // `name.ns` means a Kubernetes service only when one exists; otherwise it is an external name.
+    if (host.includes('.') && !knownHosts.has(resolved)) return host.toLowerCase().replace(/\.$/, '');
+    return resolved;
+  };
+
+  const services = new Map<string, ServiceInfo>();
+  for (const svc of registry) {
+    if (services.has(svc.host)) continue;
+    if (!isExportedTo(svc.exportTo, svc.namespace, proxy.namespace)) continue;
+    if (!scope.sees(svc.namespace, svc.host)) continue;
+    services.set(svc.host, svc);
+  }
+
+  const drIndex = new DestinationRuleIndex(input.objects, proxy, mesh, resolveHost);
+  const clusters = new Map<string, Cluster>();
+  for (const svc of services.values())
+    buildClusters(svc, drIndex.lookup(svc.host, svc.namespace), mesh, clusters);
+
+  const gateways = gatewaysFor(input.objects, proxy);
+  const ctx: Context = {
+    proxy,
+    mesh,
+    services,
+    gatewayNames: new Set(gateways.map(nsName)),
+    gatewayMode: proxy.mode === 'gateway',
+    resolveHost,
+  };
+
+  // VirtualServices that apply to this proxy, oldest first, grouped by resolved host.
+  const vsByHost = new Map<string, VirtualService[]>();
+  for (const vs of oldestFirst(ofKind(input.objects, 'VirtualService'))) {
+    const ns = namespaceOf(vs);
+    if (!isExportedTo(vs.spec?.exportTo, ns, proxy.namespace)) continue;
+    if (!bindsTo(vs.spec?.gateways, ns, ctx)) continue;
+    for (const raw of vs.spec?.hosts ?? []) {
+      const host = ctx.gatewayMode && raw.includes('.') ? raw.toLowerCase() : resolveHost(raw, ns);
+      if (!ctx.gatewayMode && !scope.sees(ns, host)) continue;
+      let list = vsByHost.get(host);
+      if (!list) vsByHost.set(host, (list = []));
+      if (!list.includes(vs)) list.push(vs);
+    }
+  }
+  const conflicts: VirtualServiceConflict[] = [];
+  const winners = new Map<string, VirtualService>();
+  for (const [host, list] of vsByHost) {
+    winners.set(host, list[0]);
+    if (list.length > 1)
+      conflicts.push({ host, winner: nsName(list[0]), ignored: list.slice(1).map(nsName) });
+  }
+  const wildcardVs = [...winners.entries()]
+    .filter(([h]) => h.startsWith('*'))
+    .sort((a, b) => b[0].length - a[0].length);
+
+  const hosts = new Map<string, VirtualHost>();
+  const wildcardHosts: VirtualHost[] = [];
+  const addKey = (key: string, vh: VirtualHost) => {
+    if (!hosts.has(key)) hosts.set(key, vh);
+  };
+
+  if (!ctx.gatewayMode) {
+    for (const svc of services.values()) {
+      let vs = winners.get(svc.host);
+      if (!vs) vs = wildcardVs.find(([pattern]) => matchesPattern(pattern, svc.host))?.[1];
+      const vh = serviceHost(svc, vs, ctx);
+      if (svc.host.startsWith('*')) {
+        wildcardHosts.push(vh);
+        continue;
+      }
+      for (const name of nameForms(svc, proxy.namespace, mesh.domain)) {
+        addKey(name, vh);
+        for (const p of svc.ports) addKey(`${name}:${p.port}`, vh);
+      }
+    }
+  }
+  // Hosts that only a VirtualService names (external names, gateway hosts, wildcards).
+  for (const [host, vs] of winners) {
+    if (services.has(host)) continue;
+    if (!ctx.gatewayMode && host.startsWith('*')) continue;
+    const vh: VirtualHost = {
+      host,
+      virtualService: nsName(vs),
+      ports: new Map(),
+      anyPort: portRoutes(host, undefined, 80, vs, ctx),
+    };
+    if (host.startsWith('*')) wildcardHosts.push(vh);
+    else addKey(host, vh);
+  }
+  wildcardHosts.sort((a, b) => b.host.length - a.host.length);
+
+  const unknownHost: RouteDecision = ctx.gatewayMode
+    ? noRoute(undefined, undefined, 'no VirtualService bound to this gateway serves the host')
+    : scope.outboundTrafficPolicy === 'REGISTRY_ONLY'
+      ? special(
+          'blackhole',
+          'host not in the registry visible to this proxy and outboundTrafficPolicy is REGISTRY_ONLY',
+          'NR',
+        )
+      : special('passthrough', 'host not in the registry; outboundTrafficPolicy ALLOW_ANY passes it through');
+
+  const table: RouteTable = {
+    proxy,
+    mesh,
+    outboundTrafficPolicy: scope.outboundTrafficPolicy,
+    clusters,
+    services,
+    hosts,
+    wildcardHosts,
+    unknownHost,
+    conflicts,
+  };
+  if (scope.sidecar) (table as { sidecar?: string }).sidecar = scope.sidecar;
+  return table;
+}
+
+function matchesPattern(pattern: string, host: string): boolean {
+  const suffix = pattern.slice(1);
+  return pattern === '*' || (host.length > suffix.length && host.endsWith(suffix));
+}
+
+/** Every name a request from `callerNamespace` can use for the service, plus its VIPs. */
+function nameForms(svc: ServiceInfo, callerNamespace: string, domain: string): string[] {
+  const names = [svc.host, ...svc.addresses];
+  if (svc.kind === 'Service' && svc.name !== undefined) {
+    names.push(
+      `${svc.name}.${svc.namespace}`,
+      `${svc.name}.${svc.namespace}.svc`,
+      `${svc.name}.${svc.namespace}.svc.${domain}`,
+    );
+    if (svc.namespace === callerNamespace) names.push(svc.name);
+  }
+  return names;
+}
+
+/** Whether a VirtualService's `gateways` list binds it to this proxy. */
+function bindsTo(list: readonly string[] | undefined, vsNamespace: string, ctx: Context): boolean {
+  if (!list || list.length === 0) return !ctx.gatewayMode;
+  for (const g of list) {
+    if (g === 'mesh') {
+      if (!ctx.gatewayMode) return true;
+    } else if (ctx.gatewayMode && ctx.gatewayNames.has(g.includes('/') ? g : `${vsNamespace}/${g}`)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function serviceRef(host: string, svc: ServiceInfo | undefined, port: number): ServiceRef {
+  const ref: ServiceRef = { host, port };
+  if (svc?.name !== undefined) {
+    ref.namespace = svc.namespace;
+    ref.name = svc.name;
+  }
+  return ref;
+}
+
+function serviceHost(svc: ServiceInfo, vs: VirtualService | undefined, ctx: Context): VirtualHost {
+  const ports = new Map<number, PortRoutes>();
+  for (const p of svc.ports) ports.set(p.port, portRoutes(svc.host, svc, p.port, vs, ctx));
+  const vh: VirtualHost = { host: svc.host, service: svc, ports };
+  if (vs) vh.virtualService = nsName(vs);
+  if (ports.size === 0 && vs) vh.anyPort = portRoutes(svc.host, svc, 80, vs, ctx);
+  return vh;
+}
+
+function portRoutes(
+  host: string,
+  svc: ServiceInfo | undefined,
+  port: number,
+  vs: VirtualService | undefined,
+  ctx: Context,
+): PortRoutes {
+  const ref = serviceRef(host, svc, port);
+  if (!vs) {
+    const key = clusterKey(port, undefined, host);
+    const dest: RouteDestination = { host, port, weight: 1, probability: 1, clusterKey: key };
+    return {
+      port,
+      rules: null,
+      fallback: {
+        kind: 'route',
+        service: ref,
+        destinations: [dest],
+        chosen: dest,
+        clusterKey: key,
+        timeoutMs: ctx.mesh.defaultTimeoutMs,
+        retries: resolveRetries(undefined, ctx.mesh.defaultRetry),
+        mirrors: [],
+        headers: NO_HEADER_EDITS,
+        reason: `no VirtualService for ${host}: all endpoints of the service`,
+      },
+    };
+  }
+  const vsRef = nsName(vs);
+  const rules: CompiledRule[] = [];
+  (vs.spec.http ?? []).forEach((rule, index) => {
+    const compiled = compileRule(rule, index, vs, vsRef, ref, port, ctx);
+    if (compiled) rules.push(compiled);
+  });
+  return {
+    port,
+    rules,
+    fallback: noRoute(ref, vsRef, `VirtualService ${vsRef} has no rule matching the request`),
+  };
+}
+
+/** Match entries that can hold for this proxy (sourceLabels, sourceNamespace, gateways), with their indices. */
+function applicableMatches(
+  rule: HTTPRoute,
+  vsNamespace: string,
+  ctx: Context,
+): [number, CompiledMatch][] | null {
+  if (!rule.match || rule.match.length === 0) return null;
+  const out: [number, CompiledMatch][] = [];
+  rule.match.forEach((m, i) => {
+    if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.proxy.labels)) return;
+    if (m.sourceNamespace !== undefined && m.sourceNamespace !== ctx.proxy.namespace) return;
+    if (m.gateways && m.gateways.length > 0 && !bindsTo(m.gateways, vsNamespace, ctx)) return;
+    out.push([i, compileMatch(m)]);
+  });
+  return out;
+}
+
+function destinationPort(
+  host: string,
+  explicit: number | undefined,
+  requestPort: number,
+  ctx: Context,
+): number {
+  if (explicit !== undefined) return explicit;
+  const svc = ctx.services.get(host);
+  if (svc && svc.ports.length === 1) return svc.ports[0].port;
+  return requestPort;
+}
+
+function compileRule(
+  rule: HTTPRoute,
+  index: number,
+  vs: VirtualService,
+  vsRef: string,
+  service: ServiceRef,
+  port: number,
+  ctx: Context,
+): CompiledRule | undefined {
+  const vsNs = namespaceOf(vs);
+  const matches = applicableMatches(rule, vsNs, ctx);
+  if (matches && matches.length === 0) return undefined; // no entry can hold for this proxy
+  const slots: (number | undefined)[] = matches ? matches.map(([i]) => i) : [undefined];
+  const common = {
+    service,
+    virtualService: vsRef,
+    ruleIndex: index,
+    timeoutMs: resolveTimeout(rule.timeout, ctx.mesh.defaultTimeoutMs),
+    retries: resolveRetries(rule.retries, ctx.mesh.defaultRetry),
+  };
+  const ruleName = rule.name;
+  const fault = resolveFault(rule.fault);
+  const mirrors = resolveMirrors(rule, vsNs, port, ctx);
+  const routeHeaders = resolveHeaders(rule.headers);
+  const label = `rule ${index}${ruleName ? ` (${ruleName})` : ''} of VirtualService ${vsRef}`;
+
+  const base = (
+    slot: number | undefined,
+  ): Omit<RouteDecision, 'kind' | 'destinations' | 'headers' | 'reason'> => {
+    const d: Omit<RouteDecision, 'kind' | 'destinations' | 'headers' | 'reason'> = { ...common, mirrors };
+    if (ruleName !== undefined) d.ruleName = ruleName;
+    if (slot !== undefined) d.matchIndex = slot;
+    if (fault) d.fault = fault;
+    if (mirrors.length > 0) d.mirror = mirrors[0];
+    return d;
+  };
+  const compiled: CompiledRule = {
+    index,
+    matches: matches ? matches.map(([, m]) => m) : null,
+    decisions: [],
+    cumulative: [0],
+    total: 1,
+  };
+  if (ruleName !== undefined) compiled.name = ruleName;
+
+  if (rule.redirect) {
+    compiled.redirect = rule.redirect;
+    compiled.decisions = slots.map((slot) => [
+      {
+        ...base(slot),
+        kind: 'redirect' as const,
+        destinations: [],
+        retries: disabledRetry(),
+        headers: routeHeaders ?? NO_HEADER_EDITS,
+        redirect: { status: rule.redirect!.redirectCode ?? 301, location: '' },
+        reason: `redirect by ${label}`,
+      },
+    ]);
+    return compiled;
+  }
+  if (rule.directResponse) {
+    const dr = rule.directResponse;
+    const body =
+      dr.body?.string ??
+      (dr.body?.bytes !== undefined ? Buffer.from(dr.body.bytes, 'base64').toString('utf8') : undefined);
+    compiled.decisions = slots.map((slot) => [
+      {
+        ...base(slot),
+        kind: 'direct-response' as const,
+        destinations: [],
+        retries: disabledRetry(),
+        headers: routeHeaders ?? NO_HEADER_EDITS,
+        directResponse: body === undefined ? { status: dr.status } : { status: dr.status, body },
+        reason: `direct response ${dr.status} by ${label}`,
+      },
+    ]);
+    return compiled;
+  }
+
+  const dests = weightedDestinations(rule.route ?? [], vsNs, port, ctx);
+  if (dests.length === 0) {
+    compiled.decisions = slots.map(() => [noRoute(service, vsRef, `${label} has no destination`)]);
+    return compiled;
+  }
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const d of dests) cumulative.push((total += d.dest.weight));
+  compiled.cumulative = cumulative;
+  compiled.total = total;
+  const destinations = dests.map((d) => d.dest);
+  compiled.decisions = slots.map((slot) => {
+    const matchedPrefix = slot === undefined ? undefined : rule.match?.[slot]?.uri?.prefix;
+    const rewrite = resolveRewrite(rule, matchedPrefix);
+    return dests.map(({ dest, headers }) => {
+      const d: RouteDecision = {
+        ...base(slot),
+        kind: 'route',
+        destinations,
+        chosen: dest,
+        clusterKey: dest.clusterKey,
+        headers: mergeHeaderEdits(routeHeaders, headers),
+        reason: `${label} → ${dest.host}${dest.subset ? ` subset ${dest.subset}` : ''} (${(dest.probability * 100).toFixed(1)} %)`,
+      };
+      if (rewrite) d.rewrite = rewrite;
+      return d;
+    });
+  });
+  return compiled;
+}
+
+function resolveRewrite(rule: HTTPRoute, matchedPrefix: string | undefined): RewritePolicy | undefined {
+  const r = rule.rewrite;
+  if (!r || (r.uri === undefined && r.authority === undefined && !r.uriRegexRewrite)) return undefined;
+  const out: RewritePolicy = {};
+  if (r.uri !== undefined) out.uri = r.uri;
+  if (r.authority !== undefined) out.authority = r.authority;
+  if (r.uriRegexRewrite)
+    out.uriRegex = { match: r.uriRegexRewrite.match, rewrite: r.uriRegexRewrite.rewrite };
+  if (matchedPrefix !== undefined) out.matchedPrefix = matchedPrefix;
+  return out;
+}
+
+/** Relative weights: a lone destination gets everything, zero weights are dropped. */
+function weightedDestinations(
+  route: readonly HTTPRouteDestination[],
+  vsNamespace: string,
+  port: number,
+  ctx: Context,
+): { dest: RouteDestination; headers?: HeaderEdits }[] {
+  let entries = route.map((r) => ({
+    r,
+    weight: route.length === 1 ? (r.weight === 0 ? 0 : (r.weight ?? 1)) : (r.weight ?? 0),
+  }));
+  if (route.length === 1 && entries[0].weight === 0) entries[0].weight = 1;
+  const positive = entries.filter((e) => e.weight > 0);
+  // All zero is invalid config (validation reports it); split evenly rather than drop traffic.
+  entries = positive.length > 0 ? positive : entries.map((e) => ({ ...e, weight: 1 }));
+  const sum = entries.reduce((s, e) => s + e.weight, 0);
+  return entries.map(({ r, weight }) => {
+    const host = ctx.resolveHost(r.destination.host, vsNamespace);
+    const destPort = destinationPort(host, r.destination.port?.number, port, ctx);
+    const dest: RouteDestination = {
+      host,
+      port: destPort,
+      weight,
+      probability: weight / sum,
+      clusterKey: clusterKey(destPort, r.destination.subset, host),
+    };
+    if (r.destination.subset !== undefined) dest.subset = r.destination.subset;
+    const headers = resolveHeaders(r.headers);
+    if (headers) dest.headers = headers;
+    return headers ? { dest, headers } : { dest };
+  });
+}
+
+function resolveMirrors(rule: HTTPRoute, vsNamespace: string, port: number, ctx: Context): MirrorPolicy[] {
+  const list: { destination: NonNullable<HTTPRoute['mirror']>; percent: number }[] = [];
+  if (rule.mirror) {
+    list.push({
+      destination: rule.mirror,
+      percent: rule.mirrorPercentage?.value ?? rule.mirrorPercent ?? 100,
+    });
+  }
+  for (const m of rule.mirrors ?? [])
+    list.push({ destination: m.destination, percent: m.percentage?.value ?? 100 });
+  return list.map(({ destination, percent }) => {
+    const host = ctx.resolveHost(destination.host, vsNamespace);
+    const mirrorPort = destinationPort(host, destination.port?.number, port, ctx);
+    const m: MirrorPolicy = {
+      host,
+      port: mirrorPort,
+      percent,
+      clusterKey: clusterKey(mirrorPort, destination.subset, host),
+    };
+    if (destination.subset !== undefined) m.subset = destination.subset;
+    return m;
+  });
+}
+
+function noRoute(service: ServiceRef | undefined, vsRef: string | undefined, reason: string): RouteDecision {
+  const d: RouteDecision = {
+    kind: 'no-route',
+    destinations: [],
+    timeoutMs: null,
+    retries: disabledRetry(),
+    mirrors: [],
+    headers: NO_HEADER_EDITS,
+    responseFlag: 'NR',
+    reason,
+  };
+  if (service) d.service = service;
+  if (vsRef) d.virtualService = vsRef;
+  return d;
+}
+
+function special(kind: 'passthrough' | 'blackhole', reason: string, flag?: string): RouteDecision {
+  const d: RouteDecision = {
+    kind,
+    destinations: [],
+    timeoutMs: null,
+    retries: disabledRetry(),
+    mirrors: [],
+    headers: NO_HEADER_EDITS,
+    reason,
+  };
+  if (flag) d.responseFlag = flag;
+  return d;
+}

@@ -1,0 +1,11 @@
+export * from './clusters.js';
+export * from './compile.js';
+export * from './matchers.js';
+export * from './mesh.js';
+export * from './objects.js';
+export * from './policies.js';
+export * from './registry.js';
+export * from './route.js';
+export * from './scope.js';
+export type * from './table.js';
+export type * from './types.js';
