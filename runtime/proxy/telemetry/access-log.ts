@@ -54,28 +54,58 @@ class Clock {
   }
 }
 
-/** The JSON fields of one line, in order. Keys follow Envoy's access log vocabulary. */
-export function formatAccessLogLine(
-  rec: HttpRequestRecord,
-  clock: { iso(ms: number): string } = new Clock(),
-): string {
-  const peer = rec.reporter === 'destination' ? rec.sourcePrincipal : rec.destinationPrincipal;
-  const flags = rec.responseFlags === '' ? '-' : rec.responseFlags;
-  return (
-    `{"time":"${clock.iso(rec.startTime)}","reporter":"${rec.reporter}","method":${q(rec.method)},` +
-    `"path":${q(rec.path)},"protocol":${q(rec.httpProtocol)},"status":${rec.status},` +
-    `"response_flags":${q(flags)},"bytes_received":${rec.requestBytes},"bytes_sent":${rec.responseBytes},` +
-    `"duration_ms":${Math.round(rec.durationMs * 1000) / 1000},"upstream_host":${q(rec.upstreamHost)},` +
-    `"upstream_cluster":${q(rec.upstreamCluster)},"route_name":${q(rec.routeName)},` +
-    `"request_id":${q(rec.requestId)},"peer_identity":${q(peer)},"authority":${q(rec.authority)}}`
-  );
+/**
+ * Remembers the quoted form of the last value of one field. Fields that come from config or
+ * from the proxy itself (cluster, route, upstream host, peer identity...) repeat from request to
+ * request, so most lines skip the escape check for them.
+ */
+class QuotedMemo {
+  #last: string | undefined = '';
+  #quoted = '"-"';
+  of(value: string | undefined): string {
+    if (value !== this.#last) {
+      this.#last = value;
+      this.#quoted = q(value);
+    }
+    return this.#quoted;
+  }
+}
+
+/** Per-output formatting state: the clock and the memos of the repeating fields. */
+export class AccessLogFormatter {
+  readonly #clock = new Clock();
+  readonly #protocol = new QuotedMemo();
+  readonly #upstreamHost = new QuotedMemo();
+  readonly #cluster = new QuotedMemo();
+  readonly #route = new QuotedMemo();
+  readonly #peer = new QuotedMemo();
+  readonly #authority = new QuotedMemo();
+
+  /** The JSON fields of one line, in order. Keys follow Envoy's access log vocabulary. */
+  format(rec: HttpRequestRecord): string {
+    const peer = rec.reporter === 'destination' ? rec.sourcePrincipal : rec.destinationPrincipal;
+    const flags = rec.responseFlags === '' ? '-' : rec.responseFlags;
+    return (
+      `{"time":"${this.#clock.iso(rec.startTime)}","reporter":"${rec.reporter}","method":${q(rec.method)},` +
+      `"path":${q(rec.path)},"protocol":${this.#protocol.of(rec.httpProtocol)},"status":${rec.status},` +
+      `"response_flags":${q(flags)},"bytes_received":${rec.requestBytes},"bytes_sent":${rec.responseBytes},` +
+      `"duration_ms":${Math.round(rec.durationMs * 1000) / 1000},"upstream_host":${this.#upstreamHost.of(rec.upstreamHost)},` +
+      `"upstream_cluster":${this.#cluster.of(rec.upstreamCluster)},"route_name":${this.#route.of(rec.routeName)},` +
+      `"request_id":${q(rec.requestId)},"peer_identity":${this.#peer.of(peer)},"authority":${this.#authority.of(rec.authority)}}`
+    );
+  }
+}
+
+/** One access log line for a request (see AccessLogFormatter for the fields). */
+export function formatAccessLogLine(rec: HttpRequestRecord): string {
+  return new AccessLogFormatter().format(rec);
 }
 
 export class AccessLog {
   readonly #options: AccessLogOptions;
   readonly #stream: Writable | undefined;
   readonly #ownsStream: boolean;
-  readonly #clock = new Clock();
+  readonly #formatter = new AccessLogFormatter();
   #pending: string[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   #blocked = false;
@@ -129,7 +159,7 @@ export class AccessLog {
       this.#dropped++;
       return;
     }
-    this.#pending.push(formatAccessLogLine(rec, this.#clock));
+    this.#pending.push(this.#formatter.format(rec));
     if (this.#scheduled === undefined) this.#scheduled = setImmediate(this.#flushTurn);
   }
 
