@@ -144,9 +144,10 @@ export function diagnostic(
   fields: Omit<Diagnostic, 'code' | 'severity'> & { severity?: Severity },
 ): Diagnostic {
   const c = DIAGNOSTIC_CODES[key];
-  const d: Diagnostic = { severity: fields.severity ?? c.severity, code: c.code, message: fields.message };
+  const d = { severity: fields.severity ?? c.severity, code: c.code } as Diagnostic;
   if (fields.object !== undefined) d.object = fields.object;
   if (fields.path !== undefined) d.path = fields.path;
+  d.message = fields.message;
   if (fields.source !== undefined) d.source = fields.source;
   return d;
 }

@@ -280,6 +280,8 @@ export interface Subset {
 
 export interface WorkloadSelector {
   matchLabels?: Record<string, string>;
+  /** Sidecar and ServiceEntry write their selector as `workloadSelector: { labels }` (Istio's API). */
+  labels?: Record<string, string>;
 }
 
 export interface DestinationRuleSpec {
