@@ -1,0 +1,3 @@
+export * from './authz.js';
+export * from './cidr.js';
+export * from './mtls.js';
