@@ -1,0 +1,341 @@
+/**
+ * The inbound listener (15006). The first bytes of a connection decide what it is:
+ * - a TLS ClientHello offering a mesh ALPN: mesh mTLS, terminated here (client certificate
+ *   required, chained to the trust bundle, one SPIFFE URI SAN, not a CA); the SNI names the
+ *   app port;
+ * - TLS without a mesh ALPN: the app's own TLS, passed through untouched (PERMISSIVE only);
+ * - anything else: plaintext HTTP (PERMISSIVE only), app port from the Host header.
+ * STRICT closes everything but mesh mTLS, with no HTTP response. Requests are then checked
+ * against AuthorizationPolicy with the verified peer identity and forwarded to the app.
+ */
+import { randomUUID, type X509Certificate } from 'node:crypto';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import {
+  createServer as createNetServer,
+  type Server as NetServer,
+  connect as netConnect,
+  type Socket,
+} from 'node:net';
+import { pipeline } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import { HEADERS, MESH_ALPN, MESH_ALPN_VALUES } from '../../../lib/constants.js';
+import { readBody } from '../body.js';
+import type { ActiveConfig } from '../config.js';
+import type { ProxyContext } from '../context.js';
+import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
+import { forward, NO_RETRY } from '../forward.js';
+import { filterRequestHeaders, removeHeader } from '../hygiene.js';
+import { appPortFor } from '../inbound-policy.js';
+import {
+  type HttpRequestRecord,
+  PeerMetadataDecoder,
+  type SpanRecord,
+  TRACE_HEADERS,
+  UNKNOWN_WORKLOAD,
+  type WorkloadFacts,
+} from '../telemetry/index.js';
+import { certificateHash, checkPeerCertificate } from '../tls/certs.js';
+import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../tls/client-hello.js';
+import { parseMeshSni } from '../tls/sni.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import { isHygieneError, prepareRequest } from './prepare.js';
+
+/** How long a new connection may take to send its first bytes. */
+const SNIFF_TIMEOUT_MS = 10_000;
+
+interface ConnectionInfo {
+  mtls: boolean;
+  peerIdentity?: string;
+  /** x-forwarded-client-cert value for the app. */
+  xfcc?: string;
+  /** App port named by the SNI (mesh mTLS). */
+  port?: number;
+}
+
+export interface InboundListener {
+  server: NetServer;
+  http: Server;
+  /** Stops keep-alive reuse: idle connections close, busy ones close after their response. */
+  drain(): void;
+  close(): void;
+}
+
+export interface InboundDeps {
+  appCluster(port: number): UpstreamCluster;
+}
+
+export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): InboundListener {
+  const info = new WeakMap<Socket, ConnectionInfo>();
+  const sockets = new Set<Socket>();
+  const decoder = new PeerMetadataDecoder();
+  const http = createHttpServer(
+    {
+      maxHeaderSize: ctx.options.maxHeaderBytes,
+      insecureHTTPParser: false,
+      requestTimeout: 0,
+      keepAliveTimeout: ctx.options.downstreamIdleTimeoutMs,
+    },
+    (req, res) => handleRequest(ctx, deps, decoder, info.get(req.socket) ?? { mtls: false }, req, res),
+  );
+  http.maxHeadersCount = ctx.options.maxHeadersCount + 1;
+  http.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
+
+  const handOver = (socket: Socket, conn: ConnectionInfo) => {
+    info.set(socket, conn);
+    http.emit('connection', socket);
+  };
+
+  const server = createNetServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+    ctx.counters.inboundConnections++;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (buffered[0] !== 0x16) return decide('plaintext');
+      const hello = peekClientHello(buffered);
+      if (hello.state === 'incomplete' && buffered.length < MAX_CLIENT_HELLO_BYTES) return;
+      if (hello.state === 'ok' && hello.alpn.some((p) => MESH_ALPN_VALUES.includes(p))) return decide('mesh');
+      return decide('tls');
+    };
+    const decide = (kind: 'plaintext' | 'mesh' | 'tls') => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(buffered);
+      const cfg = ctx.config();
+      if (kind === 'mesh') return acceptMesh(socket);
+      if (!cfg || cfg.inbound.allStrict) return refuse(socket);
+      if (kind === 'tls') return passthroughTls(socket, cfg);
+      handOver(socket, { mtls: false });
+    };
+    socket.on('data', onData);
+  });
+
+  const refuse = (socket: Socket) => {
+    ctx.counters.inboundRefusedConnections++;
+    socket.destroy();
+  };
+
+  const acceptMesh = (socket: Socket) => {
+    const cert = ctx.certificate();
+    if (!cert) return refuse(socket);
+    const tls = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: cert.secureContext,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: [MESH_ALPN.http11],
+    });
+    tls.on('error', () => tls.destroy());
+    tls.once('secure', () => {
+      const peer = tls.getPeerX509Certificate();
+      const check = checkPeerCertificate(peer);
+      const sni = parseMeshSni(tls.servername);
+      if (!check.ok || tls.alpnProtocol !== MESH_ALPN.http11) {
+        ctx.options.log(
+          'warn',
+          `inbound mTLS refused: ${check.ok ? `ALPN ${tls.alpnProtocol}` : check.reason}`,
+        );
+        return refuse(tls);
+      }
+      ctx.counters.inboundMtlsConnections++;
+      const own = cert.bundle.spiffeId;
+      const conn: ConnectionInfo = {
+        mtls: true,
+        peerIdentity: check.spiffeId,
+        xfcc: `By=${own};Hash=${certificateHash(peer as X509Certificate)};URI=${check.spiffeId}`,
+      };
+      if (sni) conn.port = sni.port;
+      handOver(tls, conn);
+    });
+  };
+
+  const passthroughTls = (socket: Socket, cfg: ActiveConfig) => {
+    const port = cfg.inbound.appPorts.length === 1 ? cfg.inbound.appPorts[0] : cfg.inbound.portMap.get(443);
+    if (port === undefined || cfg.inbound.mtlsMode(port) === 'STRICT') return refuse(socket);
+    ctx.counters.passthroughConnections++;
+    const upstream = netConnect({ host: ctx.options.appHost, port, noDelay: true });
+    pipeline(socket, upstream, socket, () => {
+      socket.destroy();
+      upstream.destroy();
+    });
+  };
+
+  return {
+    server,
+    http,
+    drain() {
+      http.closeIdleConnections();
+    },
+    close() {
+      http.closeAllConnections();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket | import('node:stream').Duplex): void {
+  if (!socket.writable || (err.code === 'ECONNRESET' && !('bytesParsed' in err))) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = status === 431 ? 'request headers too large' : 'bad request';
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+export { rejectMalformed };
+
+function handleRequest(
+  ctx: ProxyContext,
+  deps: InboundDeps,
+  decoder: PeerMetadataDecoder,
+  conn: ConnectionInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  ctx.counters.downstreamRequests++;
+  const ex = new Exchange();
+  ex.method = req.method ?? 'GET';
+  ex.path = req.url ?? '';
+  ex.mtls = conn.mtls;
+  ex.peerIdentity = conn.peerIdentity;
+  const cfg = ctx.config();
+  let span: SpanRecord | undefined;
+  let source: WorkloadFacts = UNKNOWN_WORKLOAD;
+  const close = () => ctx.draining();
+  const finish = () => recordInbound(ctx, cfg, ex, source, span);
+  if (!cfg) {
+    localReply(res, ex, 503, LOCAL_REPLY.notReady, { close: true });
+    finish();
+    return;
+  }
+  const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
+  if (isHygieneError(prepared)) {
+    ctx.counters.hygieneRejections++;
+    ex.flag('DPE');
+    localReply(res, ex, prepared.status, prepared.message, { close: true });
+    finish();
+    return;
+  }
+  ex.path = prepared.target;
+  ex.authority = prepared.authority;
+  const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
+  if (port === undefined) {
+    ex.flag('NR');
+    localReply(res, ex, 404, `no app port for ${prepared.authority}`, { close: close() });
+    finish();
+    return;
+  }
+  if (!conn.mtls && cfg.inbound.mtlsMode(port) === 'STRICT') {
+    // STRICT: plaintext gets no HTTP response at all.
+    ctx.counters.inboundRefusedConnections++;
+    req.socket.destroy();
+    return;
+  }
+  if (conn.mtls) source = decoder.decode(req.headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
+  const headerValues: Record<string, string | undefined> = {};
+  for (const name in req.headers) {
+    const v = req.headers[name];
+    headerValues[name] = Array.isArray(v) ? v[0] : v;
+  }
+  const verdict = cfg.inbound.authorize({
+    port,
+    peerIdentity: conn.peerIdentity,
+    method: ex.method,
+    path: prepared.path,
+    host: prepared.authority,
+    headers: headerValues,
+    sourceAddress: req.socket.remoteAddress,
+  });
+  if (!verdict.allowed) {
+    localReply(res, ex, 403, LOCAL_REPLY.rbacDenied, { close: close() });
+    req.resume();
+    finish();
+    return;
+  }
+  const filtered = filterRequestHeaders(req.rawHeaders);
+  const headers = filtered.list;
+  if (conn.xfcc) headers.push(HEADERS.forwardedClientCert, conn.xfcc);
+  let requestId = req.headers[HEADERS.requestId];
+  if (typeof requestId !== 'string' || requestId === '') {
+    requestId = randomUUID();
+    headers.push(HEADERS.requestId, requestId);
+  }
+  ex.requestId = requestId;
+  const started = ctx.telemetry.tracer.startSpan(req.headers, 'destination');
+  span = started.span;
+  for (const name of TRACE_HEADERS) removeHeader(headers, name);
+  for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
+  const cluster = deps.appCluster(port);
+  readBody(req, ctx.options.retryBufferBytes, (n) => {
+    ex.requestBytes += n;
+  })
+    .then((body) =>
+      forward(
+        req,
+        res,
+        {
+          cluster,
+          method: ex.method,
+          path: prepared.target,
+          headers,
+          body,
+          retry: NO_RETRY,
+          timeoutMs: null,
+          random: ctx.options.random,
+          closeConnection: close,
+        },
+        ex,
+      ),
+    )
+    .catch(() => {
+      ex.flag('DC');
+    })
+    .then(finish);
+}
+
+function recordInbound(
+  ctx: ProxyContext,
+  cfg: ActiveConfig | undefined,
+  ex: Exchange,
+  source: WorkloadFacts,
+  span: SpanRecord | undefined,
+): void {
+  const rec: HttpRequestRecord = {
+    reporter: 'destination',
+    startTime: ex.startTime,
+    durationMs: ex.durationMs(),
+    method: ex.method,
+    path: ex.path,
+    authority: ex.authority,
+    httpProtocol: 'HTTP/1.1',
+    requestProtocol: 'http',
+    status: ex.status,
+    responseFlags: ex.flags(),
+    requestBytes: ex.requestBytes,
+    responseBytes: ex.responseBytes,
+    requestId: ex.requestId,
+    upstreamHost: ex.upstreamHost,
+    upstreamCluster: ex.upstreamCluster,
+    routeName: 'inbound',
+    source,
+    sourcePrincipal: ex.peerIdentity,
+    destination: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
+    destinationPrincipal: ctx.certificate()?.bundle.spiffeId,
+    service: cfg?.localService ?? { host: 'unknown', name: 'unknown', namespace: 'unknown' },
+    mtls: ex.mtls,
+  };
+  ctx.telemetry.recordHttp(rec, span);
+}

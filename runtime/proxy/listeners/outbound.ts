@@ -1,0 +1,272 @@
+/**
+ * The outbound listener (15001): requests the local app sends, captured by iptables REDIRECT
+ * (origin-form, routed by Host as Envoy does) or sent to us as an explicit HTTP proxy
+ * (absolute-form). Pipeline: hygiene + normalization → lib/routing decision → fault → rewrite
+ * and header edits → forward (balancer, pool limits, retries, timeout) → telemetry.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HEADERS } from '../../../lib/constants.js';
+import { route } from '../../../lib/routing/route.js';
+import type {
+  HeaderOperationsResolved,
+  RequestAttributes,
+  RouteDecision,
+} from '../../../lib/routing/types.js';
+import { readBody } from '../body.js';
+import type { ActiveConfig } from '../config.js';
+import type { ProxyContext } from '../context.js';
+import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
+import { forward } from '../forward.js';
+import { filterRequestHeaders, removeHeader, setHeader } from '../hygiene.js';
+import {
+  encodePeerMetadata,
+  type HttpRequestRecord,
+  type SpanRecord,
+  TRACE_HEADERS,
+  UNKNOWN_SERVICE,
+  UNKNOWN_WORKLOAD,
+} from '../telemetry/index.js';
+import { isHygieneError, type PreparedRequest, prepareRequest } from './prepare.js';
+
+/** Applies route header edits (set replaces, add appends, remove deletes) to a flat list. */
+export function applyRequestEdits(list: string[], ops: HeaderOperationsResolved): void {
+  for (const name of ops.remove) removeHeader(list, name);
+  for (const name in ops.set) setHeader(list, name, ops.set[name]);
+  for (const name in ops.add) list.push(name, ops.add[name]);
+}
+
+/** The path after a `rewrite.uri` (prefix replacement when the rule matched a prefix). */
+export function rewritePath(path: string, decision: RouteDecision): string {
+  const rw = decision.rewrite;
+  if (!rw || rw.uri === undefined) return path;
+  if (rw.matchedPrefix !== undefined && path.startsWith(rw.matchedPrefix)) {
+    return rw.uri + path.slice(rw.matchedPrefix.length);
+  }
+  return rw.uri;
+}
+
+function firstValues(req: IncomingMessage): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  const h = req.headers;
+  for (const name in h) {
+    const v = h[name];
+    out[name] = Array.isArray(v) ? v[0] : v;
+  }
+  return out;
+}
+
+export function createOutboundHandler(
+  ctx: ProxyContext,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const trusted = new Set(ctx.options.trustedAppHeaders.map((h) => h.toLowerCase()));
+  return (req, res) => {
+    ctx.counters.downstreamRequests++;
+    const ex = new Exchange();
+    ex.method = req.method ?? 'GET';
+    ex.path = req.url ?? '';
+    const cfg = ctx.config();
+    let span: SpanRecord | undefined;
+    let decision: RouteDecision | undefined;
+    const finish = () => recordOutbound(ctx, cfg, ex, decision, span);
+    if (!cfg) {
+      localReply(res, ex, 503, LOCAL_REPLY.notReady);
+      finish();
+      return;
+    }
+    const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
+    if (isHygieneError(prepared)) {
+      ctx.counters.hygieneRejections++;
+      ex.flag('DPE');
+      localReply(res, ex, prepared.status, prepared.message, { close: true });
+      finish();
+      return;
+    }
+    ex.path = prepared.target;
+    ex.authority = prepared.authority;
+    const filtered = filterRequestHeaders(req.rawHeaders, { allowInternal: trusted, dropHost: true });
+    const headers = filtered.list;
+    let requestId = req.headers[HEADERS.requestId];
+    if (typeof requestId !== 'string' || requestId === '') {
+      requestId = randomUUID();
+      headers.push(HEADERS.requestId, requestId);
+    }
+    ex.requestId = requestId;
+    const started = ctx.telemetry.tracer.startSpan(req.headers, 'source');
+    span = started.span;
+    for (const name of TRACE_HEADERS) removeHeader(headers, name);
+    for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
+
+    const attrs: RequestAttributes = {
+      authority: prepared.authority,
+      port: prepared.port ?? 80,
+      method: ex.method,
+      path: prepared.path,
+      query: prepared.query,
+      headers: firstValues(req),
+      caller: cfg.snapshot.proxy,
+    };
+    if (req.socket.remoteAddress) attrs.sourceAddress = req.socket.remoteAddress;
+    decision = route(cfg.table, attrs, ctx.options.random);
+    ex.routeName =
+      decision.ruleName ??
+      (decision.ruleIndex !== undefined ? `${decision.virtualService}#${decision.ruleIndex}` : 'default');
+    void handleDecision(ctx, cfg, req, res, ex, prepared, decision, headers, filtered.trusted).then(
+      finish,
+      (err) => {
+        ctx.options.log('error', `outbound request failed: ${(err as Error).stack ?? err}`);
+        localReply(res, ex, 500, 'internal proxy error');
+        finish();
+      },
+    );
+  };
+}
+
+async function handleDecision(
+  ctx: ProxyContext,
+  cfg: ActiveConfig,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  prepared: PreparedRequest,
+  decision: RouteDecision,
+  headers: string[],
+  trusted: Map<string, string>,
+): Promise<void> {
+  const random = ctx.options.random;
+  switch (decision.kind) {
+    case 'no-route':
+      ex.flag('NR');
+      localReply(res, ex, 404, '');
+      return;
+    case 'blackhole':
+    case 'passthrough':
+      // Passthrough to unknown hosts (ALLOW_ANY) is egress, not part of this data plane yet.
+      ex.flag('NR');
+      localReply(res, ex, 502, `no route to unknown host ${prepared.host}`);
+      return;
+    case 'redirect': {
+      const r = decision.redirect!;
+      ex.status = r.status;
+      res.writeHead(r.status, {
+        location: r.location,
+        'content-length': 0,
+        'x-request-id': ex.requestId ?? '',
+      });
+      res.end();
+      return;
+    }
+    case 'direct-response': {
+      const d = decision.directResponse!;
+      localReply(res, ex, d.status, d.body ?? '');
+      return;
+    }
+    default:
+      break;
+  }
+  // Fault injection acts before forwarding: an abort is never retried, a delay does not count
+  // against the route timeout.
+  const fault = decision.fault;
+  if (fault?.abort && random() * 100 < fault.abort.percent) {
+    ex.flag('FI');
+    req.resume();
+    localReply(res, ex, fault.abort.status, LOCAL_REPLY.faultAbort);
+    return;
+  }
+  if (fault?.delay && random() * 100 < fault.delay.percent) {
+    ex.flag('DI');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, fault.delay!.ms);
+      res.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (res.destroyed || res.writableEnded) {
+      ex.flag('DC');
+      return;
+    }
+  }
+  const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
+  if (!cluster) {
+    ex.flag('UH');
+    localReply(res, ex, 503, LOCAL_REPLY.noHealthyUpstream);
+    return;
+  }
+  const path = rewritePath(prepared.path, decision);
+  const target = prepared.query ? `${path}?${prepared.query}` : path;
+  const authority = decision.rewrite?.authority ?? prepared.authority;
+  applyRequestEdits(headers, decision.headers.request);
+  headers.push('host', authority);
+  if (cluster.endpoints.some((e) => e.endpoint.mtls)) {
+    headers.push(HEADERS.peerMetadata, encodePeerMetadata(cfg.localFacts));
+  }
+  if (!headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'x-forwarded-proto')) {
+    headers.push('x-forwarded-proto', 'http');
+  }
+  let timeoutMs = decision.timeoutMs;
+  const override = trusted.get(HEADERS.upstreamTimeout);
+  if (override !== undefined && /^[0-9]{1,9}$/.test(override))
+    timeoutMs = Number(override) === 0 ? null : Number(override);
+  let body: Awaited<ReturnType<typeof readBody>>;
+  try {
+    body = await readBody(req, ctx.options.retryBufferBytes, (n) => {
+      ex.requestBytes += n;
+    });
+  } catch {
+    ex.flag('DC');
+    return;
+  }
+  await forward(
+    req,
+    res,
+    {
+      cluster,
+      method: ex.method,
+      path: target,
+      headers,
+      body,
+      retry: decision.retries,
+      timeoutMs,
+      responseEdits: decision.headers.response,
+      random,
+    },
+    ex,
+  );
+}
+
+function recordOutbound(
+  ctx: ProxyContext,
+  cfg: ActiveConfig | undefined,
+  ex: Exchange,
+  decision: RouteDecision | undefined,
+  span: SpanRecord | undefined,
+): void {
+  const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
+  const ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
+  const rec: HttpRequestRecord = {
+    reporter: 'source',
+    startTime: ex.startTime,
+    durationMs: ex.durationMs(),
+    method: ex.method,
+    path: ex.path,
+    authority: ex.authority,
+    httpProtocol: 'HTTP/1.1',
+    requestProtocol: 'http',
+    status: ex.status,
+    responseFlags: ex.flags(),
+    requestBytes: ex.requestBytes,
+    responseBytes: ex.responseBytes,
+    requestId: ex.requestId,
+    upstreamHost: ex.upstreamHost,
+    upstreamCluster: ex.upstreamCluster,
+    routeName: ex.routeName,
+    source: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
+    sourcePrincipal: ctx.certificate()?.bundle.spiffeId,
+    destination: (ep && cfg?.endpointFacts.get(ep.pod)) || UNKNOWN_WORKLOAD,
+    destinationPrincipal: ep?.mtls ? ep.identity : undefined,
+    service: (decision?.service && cfg?.serviceFacts.get(decision.service.host)) || UNKNOWN_SERVICE,
+    mtls: ep?.mtls ?? false,
+  };
+  ctx.telemetry.recordHttp(rec, span);
+}

@@ -1,0 +1,304 @@
+/**
+ * The sidecar proxy: `new SidecarProxy(options)` builds one from a snapshot source and a certificate
+ * source; `start()` binds its listeners; `shutdown()` drains and stops. No global state, so a
+ * test can run a client and a server sidecar in one process.
+ *
+ * @example
+ * const proxy = new SidecarProxy({ snapshotSource, certificateSource, ports: { outbound: 0, inbound: 0, admin: 0, stats: 0, health: 0 } });
+ * await proxy.start();
+ * console.log(proxy.ports()); // the bound ports
+ * await proxy.shutdown();
+ */
+import { X509Certificate } from 'node:crypto';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { UNLIMITED } from '../../lib/routing/policies.js';
+import type { Cluster } from '../../lib/routing/types.js';
+import type { ProxySnapshot } from '../../lib/snapshot.js';
+import { type ActiveConfig, buildActiveConfig, retireClusters } from './config.js';
+import { type CertificateState, newCounters, type ProxyContext } from './context.js';
+import { createAdminServer } from './listeners/admin.js';
+import { createHealthServer, createStatsServer } from './listeners/health.js';
+import { createInboundListener, type InboundListener, rejectMalformed } from './listeners/inbound.js';
+import { createOutboundHandler } from './listeners/outbound.js';
+import {
+  type ProxyOptions,
+  type ProxyOptionsInput,
+  type ProxyPorts,
+  resolveProxyOptions,
+} from './options.js';
+import type { CertificateBundle } from './sources.js';
+import { createTelemetry, type Telemetry } from './telemetry/index.js';
+import { certificateValidAt, checkPeerCertificate, meshSecureContext } from './tls/certs.js';
+import { type ClusterEnvironment, UpstreamCluster } from './upstream/cluster.js';
+
+export type ProxyState = 'new' | 'running' | 'draining' | 'stopped';
+
+export class SidecarProxy {
+  readonly options: ProxyOptions;
+  readonly telemetry: Telemetry;
+  private readonly ctx: ProxyContext;
+  private readonly counters = newCounters();
+  private active: ActiveConfig | undefined;
+  private cert: CertificateState | undefined;
+  private state: ProxyState = 'new';
+  private readonly env: ClusterEnvironment;
+  private readonly appClusters = new Map<number, UpstreamCluster>();
+  private outbound: Server | undefined;
+  private inbound: InboundListener | undefined;
+  private admin: Server | undefined;
+  private stats: Server | undefined;
+  private health: Server | undefined;
+  private applyChain: Promise<void> = Promise.resolve();
+  private quitResolvers: (() => void)[] = [];
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: ProxyOptionsInput) {
+    this.options = resolveProxyOptions(options);
+    this.telemetry =
+      this.options.telemetry ?? createTelemetry({ accessLog: { enabled: this.options.accessLog } });
+    this.ctx = {
+      options: this.options,
+      telemetry: this.telemetry,
+      counters: this.counters,
+      config: () => this.active,
+      certificate: () => this.cert,
+      draining: () => this.state === 'draining',
+    };
+    const peer = this.options.peerAddress;
+    this.env = {
+      secureContext: () => this.cert?.secureContext,
+      alpn: this.options.meshAlpn,
+      maxPendingRequestsCap: this.options.maxPendingRequestsCap,
+      defaultIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
+      peerInboundPort: this.options.peerInboundPort,
+      peerAddressOverride: peer ? (ep) => peer(ep) : undefined,
+    };
+  }
+
+  /** Ready: a valid certificate, a first applied snapshot, and not draining. */
+  isReady(): boolean {
+    return (
+      this.state === 'running' &&
+      this.active !== undefined &&
+      this.cert !== undefined &&
+      certificateValidAt(this.cert.bundle)
+    );
+  }
+
+  get status(): ProxyState {
+    return this.state;
+  }
+
+  /** The active snapshot's version, or undefined before the first one. */
+  get snapshotVersion(): number | undefined {
+    return this.active?.snapshot.version;
+  }
+
+  /** Binds every listener and starts the sources. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`proxy already ${this.state}`);
+    const o = this.options;
+    const outbound = createHttpServer(
+      {
+        maxHeaderSize: o.maxHeaderBytes,
+        insecureHTTPParser: false,
+        requestTimeout: 0,
+        keepAliveTimeout: o.downstreamIdleTimeoutMs,
+      },
+      createOutboundHandler(this.ctx),
+    );
+    outbound.maxHeadersCount = o.maxHeadersCount + 1;
+    outbound.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
+    this.outbound = outbound;
+    this.inbound = createInboundListener(this.ctx, { appCluster: (port) => this.appCluster(port) });
+    const ready = () => this.isReady();
+    this.health = createHealthServer(ready);
+    this.stats = createStatsServer(this.ctx, ready);
+    this.admin = createAdminServer(this.ctx, {
+      ready,
+      drain: () => this.drain(),
+      quit: () => void this.stop(),
+      appClusters: () => this.appClusters.values(),
+    });
+    try {
+      await listen(outbound, o.ports.outbound, o.address);
+      await listen(this.inbound.server, o.ports.inbound, o.address);
+      await listen(this.stats, o.ports.stats, o.address);
+      await listen(this.health, o.ports.health, o.address);
+      if (o.adminSocket) await listenPath(this.admin, o.adminSocket);
+      else await listen(this.admin, o.ports.admin, o.adminHost);
+    } catch (err) {
+      await this.closeServers();
+      throw err;
+    }
+    this.state = 'running';
+    o.certificateSource.start((bundle) => this.applyCertificate(bundle));
+    o.snapshotSource.start((snapshot) => this.applySnapshot(snapshot));
+  }
+
+  /** Bound ports (useful with ephemeral ports). The admin port is 0 on a Unix socket. */
+  ports(): ProxyPorts {
+    const port = (s: NetServer | undefined) => {
+      const a = s?.address();
+      return a && typeof a === 'object' ? (a as AddressInfo).port : 0;
+    };
+    return {
+      outbound: port(this.outbound),
+      inbound: port(this.inbound?.server),
+      admin: port(this.admin),
+      stats: port(this.stats),
+      health: port(this.health),
+    };
+  }
+
+  /** Applies a snapshot; throws (so the source NACKs) and keeps the last good one when unusable. */
+  applySnapshot(snapshot: ProxySnapshot): Promise<void> {
+    const run = async () => {
+      try {
+        const next = buildActiveConfig(snapshot, this.active, this.env);
+        const prev = this.active;
+        this.active = next;
+        this.counters.snapshotsApplied++;
+        await retireClusters(prev, next);
+      } catch (err) {
+        this.counters.snapshotsRejected++;
+        const message = `snapshot version ${snapshot?.version} rejected, keeping ${this.active ? `version ${this.active.snapshot.version}` : 'no config'}: ${(err as Error).message}`;
+        this.options.log('warn', message);
+        throw new Error(message);
+      }
+    };
+    const p = this.applyChain.then(run, run);
+    this.applyChain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Applies a certificate; throws and keeps the current one when it is unusable. */
+  applyCertificate(bundle: CertificateBundle): void {
+    try {
+      const x509 = new X509Certificate(bundle.certPem);
+      const check = checkPeerCertificate(x509);
+      if (!check.ok) throw new Error(check.reason);
+      if (check.spiffeId !== bundle.spiffeId)
+        throw new Error(`SAN ${check.spiffeId} differs from ${bundle.spiffeId}`);
+      if (bundle.trustBundlePem.length === 0) throw new Error('empty trust bundle');
+      const secureContext = meshSecureContext(bundle);
+      this.cert = { bundle, secureContext, x509 };
+      this.counters.certificatesApplied++;
+    } catch (err) {
+      const message = `certificate rejected (${bundle?.spiffeId ?? 'unknown'}): ${(err as Error).message}`;
+      this.options.log('warn', message);
+      throw new Error(message);
+    }
+  }
+
+  /**
+   * Starts draining: not ready any more, inbound answers with `Connection: close` and idle
+   * keep-alive connections close; the app's outbound calls keep working.
+   */
+  drain(): void {
+    if (this.state !== 'running') return;
+    this.state = 'draining';
+    this.inbound?.drain();
+    this.options.log('info', 'draining: inbound connections close after their response');
+  }
+
+  /** Drains, keeps serving the app's outbound calls for `drainSeconds` (or until `stop()`), then stops. */
+  async shutdown(drainSeconds = this.options.drainSeconds): Promise<void> {
+    this.drain();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, drainSeconds * 1000);
+      this.quitResolvers.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    await this.stop();
+  }
+
+  /** Resolves when the proxy has stopped (after `stop()`, `/quitquitquit` or `shutdown()`). */
+  stopped(): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.quitResolvers.push(resolve));
+  }
+
+  /** Stops at once: closes listeners, connections, pools and sources. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.state = 'stopped';
+      for (const r of this.quitResolvers.splice(0)) r();
+      await Promise.allSettled([this.options.snapshotSource.stop(), this.options.certificateSource.stop()]);
+      await this.closeServers();
+      const clusters = [...(this.active?.clusters.values() ?? []), ...this.appClusters.values()];
+      await Promise.allSettled(clusters.map((c) => c.destroy()));
+      await this.telemetry.close().catch(() => undefined);
+    })();
+    return this.stopping;
+  }
+
+  private async closeServers(): Promise<void> {
+    this.inbound?.close();
+    this.outbound?.closeAllConnections();
+    this.admin?.closeAllConnections();
+    this.stats?.closeAllConnections();
+    this.health?.closeAllConnections();
+    await Promise.all(
+      [this.outbound, this.inbound?.server, this.inbound?.http, this.admin, this.stats, this.health].map(
+        (s) => new Promise<void>((resolve) => (s?.listening ? s.close(() => resolve()) : resolve())),
+      ),
+    );
+  }
+
+  /** The local app on `port`, as a cluster (plaintext, no retries, unlimited pool). */
+  private appCluster(port: number): UpstreamCluster {
+    let c = this.appClusters.get(port);
+    if (!c) {
+      const cluster: Cluster = {
+        key: `inbound|${port}||`,
+        host: this.options.appHost,
+        port,
+        protocol: 'http',
+        endpoints: [
+          { address: this.options.appHost, port, meshed: false, labels: {}, pod: 'local-app', mtls: false },
+        ],
+        serverIdentities: [],
+        loadBalancer: { kind: 'ROUND_ROBIN' },
+        connectionPool: {
+          maxConnections: UNLIMITED,
+          connectTimeoutMs: 10_000,
+          http1MaxPendingRequests: UNLIMITED,
+          http2MaxRequests: UNLIMITED,
+          maxRequestsPerConnection: 0,
+          maxRetries: UNLIMITED,
+          idleTimeoutMs: null,
+        },
+        tls: { mode: 'DISABLE' },
+      };
+      c = new UpstreamCluster(cluster, this.env);
+      this.appClusters.set(port, c);
+    }
+    return c;
+  }
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen({ port, host, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function listenPath(server: NetServer, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`cannot listen on Unix socket ${path}: ${err.message}`));
+    server.once('error', onError);
+    server.listen({ path, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}

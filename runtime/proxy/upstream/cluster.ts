@@ -1,0 +1,261 @@
+/**
+ * One upstream cluster as the proxy runs it: its endpoints with their connection pools, the
+ * load balancer, outlier detection, and the connection-pool limits with the bounded pending
+ * queue (SEMANTICS.md: a request over the limit waits; when the queue is full it gets 503 UO).
+ * Endpoint state (pools, outlier counters) survives snapshot updates when the endpoint stays.
+ */
+import type { SecureContext } from 'node:tls';
+import { Pool } from 'undici';
+import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
+import { formatMeshSni } from '../tls/sni.js';
+import { type Balancer, createBalancer } from './balancer.js';
+import { createConnector } from './connector.js';
+import { newOutlierState, OutlierDetector, type OutlierState } from './outlier.js';
+
+export const UNLIMITED = 4294967295;
+
+export interface ClusterEnvironment {
+  secureContext: () => SecureContext | undefined;
+  /** Mesh ALPN the client offers to peer sidecars. */
+  alpn: string;
+  /** Bound on the pending queue even when the config says unlimited. */
+  maxPendingRequestsCap: number;
+  /** Idle keep-alive time of upstream connections when the config sets none. */
+  defaultIdleTimeoutMs: number;
+  /** Port of the peer sidecars' inbound listener. */
+  peerInboundPort: number;
+  /** Connect to meshed peers at this host instead of their address (tests: several proxies on one host). */
+  peerAddressOverride?: (endpoint: ClusterEndpoint) => { address: string; port: number } | undefined;
+}
+
+export class UpstreamEndpoint {
+  active = 0;
+  requests = 0;
+  failures = 0;
+  readonly outlier: OutlierState = newOutlierState();
+  private pool: Pool | undefined;
+  constructor(
+    readonly key: string,
+    public endpoint: ClusterEndpoint,
+    private readonly open: () => Pool,
+  ) {}
+
+  /** `address:port` as logged. */
+  get hostPort(): string {
+    return `${this.endpoint.address}:${this.endpoint.port}`;
+  }
+
+  client(): Pool {
+    this.pool ??= this.open();
+    return this.pool;
+  }
+
+  close(): Promise<void> {
+    const p = this.pool;
+    this.pool = undefined;
+    return p ? p.close().catch(() => undefined) : Promise.resolve();
+  }
+
+  destroy(): Promise<void> {
+    const p = this.pool;
+    this.pool = undefined;
+    return p ? p.destroy().catch(() => undefined) : Promise.resolve();
+  }
+}
+
+export interface ClusterStats {
+  requests: number;
+  retries: number;
+  overflows: number;
+  timeouts: number;
+  connectFailures: number;
+  resets: number;
+  ejections: number;
+  noHealthy: number;
+}
+
+type Waiter = { resolve: (ok: boolean) => void };
+
+/** Result of asking for a slot under the connection-pool limits. */
+export type Admission = 'ok' | 'overflow';
+
+export class UpstreamCluster {
+  endpoints: UpstreamEndpoint[] = [];
+  private balancer: Balancer;
+  private outlier: OutlierDetector<UpstreamEndpoint> | undefined;
+  private identities: ReadonlySet<string> = new Set();
+  /** Requests holding a slot. */
+  active = 0;
+  private readonly pending: Waiter[] = [];
+  readonly stats: ClusterStats = {
+    requests: 0,
+    retries: 0,
+    overflows: 0,
+    timeouts: 0,
+    connectFailures: 0,
+    resets: 0,
+    ejections: 0,
+    noHealthy: 0,
+  };
+
+  constructor(
+    public cluster: Cluster,
+    private readonly env: ClusterEnvironment,
+  ) {
+    this.balancer = createBalancer(cluster.loadBalancer.kind);
+    this.update(cluster);
+  }
+
+  get key(): string {
+    return this.cluster.key;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Applies a new version of the cluster; keeps the state of endpoints that remain. */
+  update(cluster: Cluster): Promise<void> {
+    const prev = this.cluster;
+    this.cluster = cluster;
+    if (prev.loadBalancer.kind !== cluster.loadBalancer.kind)
+      this.balancer = createBalancer(cluster.loadBalancer.kind);
+    this.identities = new Set(cluster.serverIdentities);
+    const old = new Map(this.endpoints.map((e) => [e.key, e]));
+    const next: UpstreamEndpoint[] = [];
+    const poolKey = JSON.stringify(cluster.connectionPool);
+    for (const ep of cluster.endpoints) {
+      const key = `${ep.address}|${ep.port}|${ep.mtls ? 'mtls' : 'plain'}|${poolKey}`;
+      const existing = old.get(key);
+      if (existing) {
+        existing.endpoint = ep;
+        old.delete(key);
+        next.push(existing);
+      } else {
+        next.push(new UpstreamEndpoint(key, ep, () => this.openPool(ep)));
+      }
+    }
+    this.endpoints = next;
+    if (cluster.outlierDetection) {
+      if (this.outlier) this.outlier.update(cluster.outlierDetection);
+      else {
+        this.outlier = new OutlierDetector(cluster.outlierDetection, () => this.endpoints);
+        this.outlier.start();
+      }
+    } else {
+      this.outlier?.stop();
+      this.outlier = undefined;
+      for (const e of next) e.outlier.ejectedAt = 0;
+    }
+    return Promise.all([...old.values()].map((e) => e.close())).then(() => undefined);
+  }
+
+  private openPool(ep: ClusterEndpoint): Pool {
+    const cp = this.cluster.connectionPool;
+    const peer = ep.mtls
+      ? (this.env.peerAddressOverride?.(ep) ?? { address: ep.address, port: this.env.peerInboundPort })
+      : undefined;
+    const connector = createConnector({
+      address: peer ? peer.address : ep.address,
+      port: peer ? peer.port : ep.port,
+      connectTimeoutMs: cp.connectTimeoutMs,
+      tls: peer
+        ? {
+            secureContext: this.env.secureContext,
+            alpn: this.env.alpn,
+            sni: formatMeshSni(ep.port, this.cluster.subset, this.cluster.host),
+            acceptedIdentities: () => this.identities,
+          }
+        : undefined,
+    });
+    const idle = cp.idleTimeoutMs ?? this.env.defaultIdleTimeoutMs;
+    return new Pool(`http://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`, {
+      connections: cp.maxConnections >= UNLIMITED ? null : cp.maxConnections,
+      pipelining: 1,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: idle,
+      keepAliveMaxTimeout: Math.max(idle, 1000),
+      maxRequestsPerClient: cp.maxRequestsPerConnection > 0 ? cp.maxRequestsPerConnection : undefined,
+      connect: connector as never,
+    });
+  }
+
+  /** The concurrency limit: one request per HTTP/1.1 connection, and http2MaxRequests. */
+  private limit(): number {
+    const cp = this.cluster.connectionPool;
+    return Math.min(cp.maxConnections, cp.http2MaxRequests);
+  }
+
+  /**
+   * Takes a slot under the limits, waiting in the bounded pending queue when needed.
+   * 'overflow' when the queue is full (503 UO; never counted by outlier detection);
+   * 'aborted' when `signal` fires while the request waits.
+   */
+  admit(signal?: AbortSignal): Admission | Promise<Admission | 'aborted'> {
+    if (this.active < this.limit()) {
+      this.active++;
+      return 'ok';
+    }
+    const cap = Math.min(this.cluster.connectionPool.http1MaxPendingRequests, this.env.maxPendingRequestsCap);
+    if (this.pending.length >= cap) {
+      this.stats.overflows++;
+      return 'overflow';
+    }
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        resolve: (ok) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(ok ? 'ok' : 'aborted');
+        },
+      };
+      const onAbort = () => {
+        const i = this.pending.indexOf(waiter);
+        if (i >= 0) this.pending.splice(i, 1);
+        resolve('aborted');
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.push(waiter);
+    });
+  }
+
+  /** Gives a slot back; the oldest waiter gets it. */
+  release(): void {
+    const next = this.pending.shift();
+    if (next) next.resolve(true);
+    else this.active--;
+  }
+
+  /** Picks an endpoint: not ejected, and not one already tried when another exists. */
+  pick(tried: ReadonlySet<UpstreamEndpoint> | undefined, random: () => number): UpstreamEndpoint | undefined {
+    const healthy = this.outlier ? this.endpoints.filter((e) => e.outlier.ejectedAt === 0) : this.endpoints;
+    if (healthy.length === 0) return undefined;
+    let candidates = healthy;
+    if (tried && tried.size > 0 && healthy.length > 1) {
+      const fresh = healthy.filter((e) => !tried.has(e));
+      if (fresh.length > 0) candidates = fresh;
+    }
+    return this.balancer.pick(candidates, { random });
+  }
+
+  /** Reports an attempt's outcome to outlier detection (status 0: connect failure, reset, timeout). */
+  report(ep: UpstreamEndpoint, status: number): void {
+    if (status === 0 || status >= 500) ep.failures++;
+    if (!this.outlier) return;
+    const before = ep.outlier.ejections;
+    this.outlier.report(ep, status);
+    if (ep.outlier.ejections > before) this.stats.ejections++;
+  }
+
+  async close(): Promise<void> {
+    this.outlier?.stop();
+    for (const w of this.pending.splice(0)) w.resolve(false);
+    await Promise.all(this.endpoints.map((e) => e.close()));
+  }
+
+  async destroy(): Promise<void> {
+    this.outlier?.stop();
+    for (const w of this.pending.splice(0)) w.resolve(false);
+    await Promise.all(this.endpoints.map((e) => e.destroy()));
+  }
+}

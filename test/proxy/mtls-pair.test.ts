@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EchoServer, startEcho } from './helpers/echo.js';
+import { type PeerPorts, type Sidecar, send, startSidecar } from './helpers/mesh.js';
+import { createTestPki, type TestPki } from './helpers/pki.js';
+import { pod, service, spiffe } from './helpers/snapshot.js';
+
+describe('a request through a client sidecar and a server sidecar over mTLS', () => {
+  let pki: TestPki;
+  let app: EchoServer;
+  let client: Sidecar;
+  let server: Sidecar;
+  const peers: PeerPorts = new Map();
+
+  beforeAll(async () => {
+    pki = createTestPki();
+    app = await startEcho('reviews-v1');
+    const reviews = pod({ name: 'reviews-v1-0', app: 'reviews', version: 'v1', ports: [app.port] });
+    const sleep = pod({ name: 'sleep-0', app: 'sleep', ports: [8080] });
+    const objects = [
+      service('reviews', [{ port: 9080, targetPort: app.port }]),
+      service('sleep', [{ port: 80, targetPort: 8080 }]),
+    ];
+    const workloads = [reviews, sleep];
+    server = await startSidecar({
+      pod: reviews,
+      objects,
+      workloads,
+      peers,
+      cert: pki.leaf({ uris: [spiffe('default', 'reviews')] }),
+    });
+    client = await startSidecar({
+      pod: sleep,
+      objects,
+      workloads,
+      peers,
+      cert: pki.leaf({ uris: [spiffe('default', 'sleep')] }),
+    });
+  });
+
+  afterAll(async () => {
+    await client?.proxy.stop();
+    await server?.proxy.stop();
+    await app?.close();
+    pki?.cleanup();
+  });
+
+  it('reaches the app with the verified client identity in x-forwarded-client-cert', async () => {
+    const res = await send(client.ports.outbound, '/reviews/1?x=1', { host: 'reviews:9080' });
+    expect(res.status).toBe(200);
+    const got = JSON.parse(res.body);
+    expect(got.url).toBe('/reviews/1?x=1');
+    expect(got.headers.host).toBe('reviews:9080');
+    expect(got.headers['x-forwarded-client-cert']).toMatch(
+      new RegExp(`^By=${spiffe('default', 'reviews')};Hash=[0-9a-f]{64};URI=${spiffe('default', 'sleep')}$`),
+    );
+    expect(got.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(got.headers['x-tsmesh-peer-metadata']).toBeUndefined();
+    expect(got.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  });
+
+  it('is ready with a certificate and a snapshot', () => {
+    expect(client.proxy.isReady()).toBe(true);
+    expect(server.proxy.isReady()).toBe(true);
+  });
+});
