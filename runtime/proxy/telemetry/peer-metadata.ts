@@ -26,8 +26,23 @@ const DEFAULT_CACHE_SIZE = 1024;
 
 const field = (v: string): string => (v === UNKNOWN || !FIELD.test(v) ? '' : v);
 
-/** Encodes the local workload; fields that are unknown or not valid label values are sent empty. */
+/** Encoded values per facts object: the local workload is encoded once per snapshot, not per request. */
+const encoded = new WeakMap<WorkloadFacts, string>();
+
+/**
+ * Encodes the local workload; fields that are unknown or not valid label values are sent empty.
+ * Memoized per (frozen) facts object.
+ */
 export function encodePeerMetadata(facts: WorkloadFacts): string {
+  let value = encoded.get(facts);
+  if (value === undefined) {
+    value = encode(facts);
+    encoded.set(facts, value);
+  }
+  return value;
+}
+
+function encode(facts: WorkloadFacts): string {
   const value = [
     PEER_METADATA_VERSION,
     field(facts.namespace),

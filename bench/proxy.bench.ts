@@ -1,0 +1,373 @@
+/**
+ * The proxy benchmark: tsmesh's sidecar paths measured side by side with the yardstick in
+ * ../shared/bench (haproxy, the plain Node mTLS pair, direct) in one harness run per
+ * concurrency, then a CPU profile of the mTLS pair. See bench/README.md.
+ *
+ *   npm run bench proxy                      # build, CONNS=32 and CONNS=1 runs, verdicts, profile
+ *   ROUNDS=1 DURATION=5 npm run bench proxy  # quicker, noisier
+ *   SKIP_BUILD=1 SKIP_PROFILE=1 CONNS_LIST=32 npm run bench proxy
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { request } from 'node:http';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const YARDSTICK = resolve(ROOT, process.env.YARDSTICK ?? '../shared/bench');
+const PATHS_DIR = join(ROOT, 'bench', 'paths');
+const OUT_DIR = join(ROOT, 'bench', 'out');
+const env = process.env;
+const BENCH_TMP = env.BENCH_TMP ?? '/tmp/tsmesh-bench';
+// Ports away from the harness defaults, so a run of the bare yardstick does not collide with ours.
+const PORTS = {
+  BACKEND_PORT: env.BACKEND_PORT ?? '39380',
+  LISTEN_PORT: env.LISTEN_PORT ?? '39381',
+  HOP_PORT: env.HOP_PORT ?? '39382',
+};
+
+interface Result {
+  path: string;
+  round: number | string;
+  rps: number;
+  p50: number;
+  p99: number;
+  proxyCpuPerK: number;
+  proxyRssMb: number;
+  errors: number;
+  error?: string;
+}
+
+const ourPath = (file: string, extraEnv = ''): string =>
+  `${extraEnv}bash ${JSON.stringify(join(PATHS_DIR, file))}`;
+const PATHS: [string, string | null][] = [
+  ['direct', null],
+  ['haproxy', null],
+  ['node2-mtls', null],
+  ['tsmesh-1hop', ourPath('tsmesh-1hop.sh')],
+  ['tsmesh-pair', ourPath('tsmesh-pair.sh')],
+  ['tsmesh-pair-mtls', ourPath('tsmesh-pair-mtls.sh')],
+  ['tsmesh-pair-mtls-nolog', ourPath('tsmesh-pair-mtls.sh', 'ACCESS_LOG=0 ')],
+];
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function build(): void {
+  if (env.SKIP_BUILD === '1') return;
+  log('building (npm run build)...');
+  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm run build failed; fix the build or set SKIP_BUILD=1');
+}
+
+function checkTools(): void {
+  for (const tool of ['wrk', 'haproxy', 'taskset', 'openssl']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is missing: apt-get install -y wrk haproxy util-linux openssl`);
+    }
+  }
+  if (!existsSync(join(YARDSTICK, 'run.sh'))) throw new Error(`no yardstick at ${YARDSTICK} (set YARDSTICK)`);
+  if (!existsSync(join(ROOT, 'build/runtime/cli/main.js')))
+    throw new Error('build/runtime/cli/main.js is missing');
+}
+
+/** One harness run over every path at one concurrency; returns the table and the raw results. */
+function runHarness(conns: string): { table: string; results: Result[] } {
+  const args = PATHS.map(([name, cmd]) => (cmd === null ? name : `${name}=${cmd}`));
+  log(`\nharness: CONNS=${conns} ${PATHS.map(([n]) => n).join(' ')}`);
+  const r = spawnSync(join(YARDSTICK, 'run.sh'), args, {
+    cwd: ROOT,
+    env: { ...env, ...PORTS, CONNS: conns, BENCH_TMP },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  process.stderr.write(r.stderr);
+  if (r.status !== 0) throw new Error(`harness failed (exit ${r.status})`);
+  const m = /raw results: (\S+\.jsonl)/.exec(r.stderr);
+  if (!m) throw new Error('harness printed no results file');
+  const results = readFileSync(m[1], 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Result);
+  return { table: r.stdout.trim(), results };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Median over rounds of fn(result of `a`, result of `b`) within the same round. */
+function perRound(results: Result[], a: string, b: string, fn: (x: Result, y: Result) => number): number {
+  const ok = results.filter((r) => !r.error);
+  const values: number[] = [];
+  for (const x of ok.filter((r) => r.path === a)) {
+    const y = ok.find((r) => r.path === b && r.round === x.round);
+    if (y) values.push(fn(x, y));
+  }
+  return median(values);
+}
+const med = (results: Result[], path: string, key: keyof Result): number =>
+  median(results.filter((r) => r.path === path && !r.error).map((r) => Number(r[key])));
+
+interface Verdict {
+  what: string;
+  value: string;
+  target: string;
+  ok: boolean;
+}
+
+function verdicts(loaded: Result[] | undefined, single: Result[] | undefined): Verdict[] {
+  const out: Verdict[] = [];
+  const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  if (loaded) {
+    const vsNode = perRound(
+      loaded,
+      'tsmesh-pair-mtls',
+      'node2-mtls',
+      (x, y) => x.proxyCpuPerK / y.proxyCpuPerK,
+    );
+    out.push({
+      what: 'CPU per request, tsmesh mTLS pair / node2-mtls (CONNS=32)',
+      value: f(vsNode),
+      target: '≤ 1',
+      ok: vsNode <= 1,
+    });
+    const vsHaproxy = perRound(
+      loaded,
+      'tsmesh-pair-mtls',
+      'haproxy',
+      (x, y) => x.proxyCpuPerK / 2 / y.proxyCpuPerK,
+    );
+    out.push({
+      what: 'CPU per request per sidecar / haproxy (CONNS=32)',
+      value: f(vsHaproxy),
+      target: 'goal ≤ 2',
+      ok: vsHaproxy <= 2,
+    });
+    const rss = med(loaded, 'tsmesh-pair-mtls', 'proxyRssMb') / 2;
+    out.push({
+      what: 'RSS per sidecar under load, MB',
+      value: f(rss, 0),
+      target: '≤ 70 (goal ≤ 50)',
+      ok: rss <= 70,
+    });
+    const logCost = perRound(
+      loaded,
+      'tsmesh-pair-mtls',
+      'tsmesh-pair-mtls-nolog',
+      (x, y) => x.proxyCpuPerK / y.proxyCpuPerK - 1,
+    );
+    out.push({
+      what: 'access log CPU cost (mTLS pair, log on vs off)',
+      value: `${f(logCost * 100, 1)} %`,
+      target: '≤ 10 %',
+      ok: logCost <= 0.1,
+    });
+  }
+  if (single) {
+    const p50 = perRound(single, 'tsmesh-pair-mtls', 'direct', (x, y) => x.p50 - y.p50);
+    const p99 = perRound(single, 'tsmesh-pair-mtls', 'direct', (x, y) => x.p99 - y.p99);
+    out.push({
+      what: 'CONNS=1 added p50 over direct, ms (mTLS pair)',
+      value: f(p50, 3),
+      target: '≤ 1',
+      ok: p50 <= 1,
+    });
+    out.push({
+      what: 'CONNS=1 added p99 over direct, ms (mTLS pair)',
+      value: f(p99, 3),
+      target: '≤ 10',
+      ok: p99 <= 10,
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- CPU profile of the mTLS pair
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** Groups a frame by where its code lives: our modules by file, Node internals by module. */
+function category(url: string, name: string): string {
+  if (url === '') return name.startsWith('(') ? name : `native ${name}`;
+  const build = url.indexOf('/build/');
+  if (build >= 0) return url.slice(build + 7);
+  if (url.startsWith('node:')) return url;
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm >= 0) return `npm ${url.slice(nm + 14).split('/')[0]}`;
+  return url;
+}
+
+function summarizeProfile(file: string, top: number): string {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++)
+    self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + p.timeDeltas[i]);
+  const total = p.endTime - p.startTime;
+  const idle = [...self]
+    .filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)')
+    .reduce((a, [, t]) => a + t, 0);
+  const busy = total - idle;
+  const fns = new Map<string, number>();
+  const cats = new Map<string, number>();
+  for (const [id, t] of self) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)') continue;
+    const short = url.includes('/build/') ? url.slice(url.indexOf('/build/') + 7) : url.replace(/^.*\//, '');
+    const key = `${functionName || '(anonymous)'} ${short}${url ? `:${lineNumber + 1}` : ''}`;
+    fns.set(key, (fns.get(key) ?? 0) + t);
+    const c = category(url, functionName);
+    cats.set(c, (cats.get(c) ?? 0) + t);
+  }
+  const pct = (t: number) => `${((100 * t) / busy).toFixed(1)} %`;
+  const rows = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, t]) => `| ${k.replace(/\|/g, '\\|')} | ${pct(t)} |`)
+      .join('\n');
+  return (
+    `busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled\n\n` +
+    `| self time by function | share of busy |\n|---|---:|\n${rows(fns)}\n\n` +
+    `| self time by module | share of busy |\n|---|---:|\n${rows(cats)}`
+  );
+}
+
+function waitFor200(port: string, deadline: number): Promise<boolean> {
+  return new Promise((done) => {
+    const attempt = () => {
+      const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 1000 }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? done(true) : retry()));
+      });
+      req.on('error', retry);
+      req.on('timeout', () => req.destroy());
+      req.end();
+    };
+    const retry = () => (Date.now() > deadline ? done(false) : setTimeout(attempt, 200));
+    attempt();
+  });
+}
+
+function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.pid === undefined) return done();
+    child.once('exit', () => done());
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      return done();
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+    }, graceMs).unref();
+  });
+}
+
+async function profile(): Promise<string> {
+  const work = mkdtempSync(join(BENCH_TMP, 'profile-'));
+  const profDir = join(work, 'prof');
+  mkdirSync(profDir);
+  const pin = cpus().length > 1;
+  const ports = { BACKEND_PORT: '39390', LISTEN_PORT: '39391', HOP_PORT: '39392' };
+  const backend = spawn(
+    'bash',
+    ['-c', `${pin ? 'taskset -c 0 ' : ''}exec node ${JSON.stringify(join(YARDSTICK, 'backend.js'))}`],
+    { detached: true, stdio: 'ignore', env: { ...env, PORT: ports.BACKEND_PORT } },
+  );
+  const pathEnv = {
+    ...env,
+    LISTEN_PORT: ports.LISTEN_PORT,
+    TARGET_HOST: '127.0.0.1',
+    TARGET_PORT: ports.BACKEND_PORT,
+    HOP_PORT: ports.HOP_PORT,
+    WORK_DIR: work,
+    CERT_DIR: join(BENCH_TMP, 'certs'),
+    BENCH_DIR: YARDSTICK,
+    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}`,
+  };
+  const cmd = `${pin ? 'taskset -c 1 ' : ''}bash ${JSON.stringify(join(PATHS_DIR, 'tsmesh-pair-mtls.sh'))}`;
+  const proxies = spawn('bash', ['-c', cmd], { detached: true, stdio: 'ignore', env: pathEnv });
+  try {
+    if (!(await waitFor200(ports.LISTEN_PORT, Date.now() + 20_000)))
+      throw new Error('the mTLS pair did not answer 200');
+    const secs = env.PROFILE_SECONDS ?? '10';
+    log(`profiling the mTLS pair: wrk -c32 -d${secs}s`);
+    spawnSync(
+      'bash',
+      ['-c', `${pin ? 'taskset -c 0 ' : ''}wrk -t1 -c32 -d${secs}s http://127.0.0.1:${ports.LISTEN_PORT}/`],
+      { stdio: 'ignore' },
+    );
+  } finally {
+    await stopGroup(proxies, 10_000);
+    await stopGroup(backend, 2_000);
+  }
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) return 'no profile written (did the sidecars exit cleanly on SIGTERM?)';
+  mkdirSync(OUT_DIR, { recursive: true });
+  const parts: string[] = [];
+  for (const f of files.sort()) {
+    const kept = join(OUT_DIR, f);
+    writeFileSync(kept, readFileSync(join(profDir, f)));
+    parts.push(`### ${f} (kept in bench/out/)\n\n${summarizeProfile(kept, 20)}`);
+  }
+  rmSync(work, { recursive: true, force: true });
+  return parts.join('\n\n');
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--summarize') {
+    console.log(summarizeProfile(process.argv[3], Number(process.argv[4] ?? 25)));
+    return;
+  }
+  mkdirSync(BENCH_TMP, { recursive: true });
+  build();
+  checkTools();
+  const runs = new Map<string, { table: string; results: Result[] }>();
+  for (const conns of (env.CONNS_LIST ?? '32,1').split(',')) runs.set(conns, runHarness(conns));
+  const report: string[] = [];
+  for (const [conns, run] of runs) report.push(`### CONNS=${conns}\n\n${run.table}`);
+  const v = verdicts(runs.get('32')?.results, runs.get('1')?.results);
+  report.push(
+    `### Targets\n\n| check | measured | target | |\n|---|---:|---|---|\n${v
+      .map((x) => `| ${x.what} | ${x.value} | ${x.target} | ${x.ok ? 'met' : 'NOT met'} |`)
+      .join('\n')}`,
+  );
+  if (env.SKIP_PROFILE !== '1')
+    report.push(`### CPU profile, mTLS pair under wrk -c32\n\n${await profile()}`);
+  const text = report.join('\n\n');
+  mkdirSync(OUT_DIR, { recursive: true });
+  const file = join(OUT_DIR, `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.md`);
+  writeFileSync(file, `${text}\n`);
+  console.log(text);
+  log(`\nreport: ${file}`);
+}
+
+await main();
