@@ -131,6 +131,12 @@ export const DIAGNOSTIC_CODES = {
     description:
       'an object that is accepted but has no effect (for example a PeerAuthentication in the root namespace with a selector)',
   },
+  hostsNotChecked: {
+    code: 'TSM0008',
+    name: 'HostsNotChecked',
+    severity: 'info',
+    description: 'the input declares no Service or ServiceEntry, so destination hosts were not checked',
+  },
 } as const satisfies Record<string, DiagnosticCode>;
 
 export type DiagnosticCodeKey = keyof typeof DIAGNOSTIC_CODES;
