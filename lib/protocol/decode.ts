@@ -85,12 +85,20 @@ export function decodeProxyMessage(value: unknown, protocolVersion: number): Pro
   const m = asRecord(value);
   const type = m.type;
   switch (type) {
-    case 'hello':
-      return {
+    case 'hello': {
+      const msg: HelloMessage = {
         type,
         protocolVersion: int(m, type, 'protocolVersion')!,
         tsmeshVersion: str(m, type, 'tsmeshVersion', false, 64)!,
-      } satisfies HelloMessage;
+      };
+      if (m.resume !== undefined) {
+        const r = asRecord(m.resume);
+        msg.resume = { version: int(r, 'hello.resume', 'version')! };
+        const hash = str(r, 'hello.resume', 'hash', true, 128);
+        if (hash !== undefined) msg.resume.hash = hash;
+      }
+      return msg;
+    }
     case 'csr': {
       const msg: CsrMessage = {
         type,

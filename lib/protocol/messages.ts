@@ -25,6 +25,11 @@ export interface HelloMessage {
   type: 'hello';
   protocolVersion: number;
   tsmeshVersion: string;
+  /**
+   * The snapshot the proxy already holds (after a reconnect). While the control plane warms up
+   * after a restart it withholds pushes to such proxies until registrations have settled.
+   */
+  resume?: { version: number; hash?: string };
 }
 
 /** The control plane's answer to `hello`: the version it will speak on this connection. */

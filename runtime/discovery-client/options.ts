@@ -52,7 +52,19 @@ export interface ControlPlaneSourcesOptions {
   log?: (line: string) => void;
 }
 
-export const CLIENT_DEFAULTS = {
+export interface ClientDefaults {
+  trustDomain: string;
+  controlPlaneNamespace: string;
+  controlPlaneServiceAccount: string;
+  rotationFraction: number;
+  rotationJitter: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  heartbeatMs: number;
+  keyBits: number;
+}
+
+export const CLIENT_DEFAULTS: Readonly<ClientDefaults> = {
   trustDomain: DEFAULT_TRUST_DOMAIN,
   controlPlaneNamespace: DEFAULT_ROOT_NAMESPACE,
   controlPlaneServiceAccount: CONTROL_PLANE_SERVICE_ACCOUNT,
@@ -62,4 +74,4 @@ export const CLIENT_DEFAULTS = {
   maxBackoffMs: 15_000,
   heartbeatMs: 10_000,
   keyBits: 2048,
-} as const;
+};

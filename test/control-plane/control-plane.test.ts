@@ -1,0 +1,104 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { describeCertificate } from '../../lib/pki/index.js';
+import { snapshotHash } from '../../lib/protocol/canonical.js';
+import type { ControlPlane } from '../../runtime/control-plane/server.js';
+import {
+  bookinfoYaml,
+  type Fixture,
+  fixture,
+  startClient,
+  startControlPlane,
+  type TestClient,
+  trustBundle,
+} from './helpers.js';
+
+let f: Fixture | undefined;
+let cp: ControlPlane | undefined;
+const clients: TestClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  await cp?.close();
+  cp = undefined;
+  await f?.cleanup();
+  f = undefined;
+});
+
+function weightOf(snapshot: { objects: { kind: string; spec?: unknown }[] }): number | undefined {
+  const vs = snapshot.objects.find((o) => o.kind === 'VirtualService') as any;
+  return vs?.spec?.http?.[0]?.route?.[0]?.weight;
+}
+
+describe('control plane and discovery client', () => {
+  it('gives a sidecar a certificate for its token identity and a hashed snapshot', async () => {
+    f = await fixture();
+    cp = await startControlPlane(f);
+    const { token } = cp.mintToken('default', 'reviews');
+    const client = startClient({
+      address: `127.0.0.1:${cp.addresses.discovery.port}`,
+      trustBundlePem: await trustBundle(f),
+      token,
+    });
+    clients.push(client);
+    const cert = await client.nextCertificate();
+    const info = describeCertificate(cert.certPem);
+    expect(info.uris).toEqual(['spiffe://cluster.local/ns/default/sa/reviews']);
+    expect(info.isCa).toBe(false);
+    expect(cert.spiffeId).toBe('spiffe://cluster.local/ns/default/sa/reviews');
+    const snap = await client.nextSnapshot();
+    expect(snap.hash).toBe(snapshotHash(snap));
+    expect(weightOf(snap)).toBe(75);
+    expect(snap.workloads.map((w) => w.name)).toContain('reviews-v1-0');
+    const proxies = cp.proxies();
+    expect(proxies).toHaveLength(1);
+    await expect.poll(() => cp!.proxies()[0].state).toBe('SYNCED');
+    expect(cp.proxies()[0].certificate?.serial).toBe(cert.serial);
+  });
+
+  it('pushes a config file change to the sidecar, which ACKs it', async () => {
+    f = await fixture();
+    cp = await startControlPlane(f);
+    const { token } = cp.mintToken('default', 'reviews');
+    const client = startClient({
+      address: `127.0.0.1:${cp.addresses.discovery.port}`,
+      trustBundlePem: await trustBundle(f),
+      token,
+    });
+    clients.push(client);
+    const first = await client.nextSnapshot();
+    await writeFile(join(f.configDir, 'mesh.yaml'), bookinfoYaml([10, 90]));
+    const next = await client.nextSnapshot((s) => weightOf(s) === 10);
+    expect(next.version).toBeGreaterThan(first.version);
+    await expect
+      .poll(() => cp!.proxies()[0])
+      .toMatchObject({ state: 'SYNCED', ackedVersion: next.version, hash: next.hash });
+  });
+
+  it('refuses invalid config and keeps serving the last good one', async () => {
+    f = await fixture();
+    cp = await startControlPlane(f);
+    const { token } = cp.mintToken('default', 'reviews');
+    const client = startClient({
+      address: `127.0.0.1:${cp.addresses.discovery.port}`,
+      trustBundlePem: await trustBundle(f),
+      token,
+    });
+    clients.push(client);
+    await client.nextSnapshot();
+    const version = cp.status().configVersion;
+    await writeFile(
+      join(f.configDir, 'mesh.yaml'),
+      bookinfoYaml([10, 90]).replace('networking.istio.io/v1', 'networking.istio.io/v9'),
+    );
+    await expect.poll(() => cp!.status().lastConfigError?.message, { timeout: 5000 }).toContain('apiVersion');
+    expect(cp.status().configVersion).toBe(version);
+    expect(cp.metrics.configErrors).toBeGreaterThan(0);
+    expect(client.snapshots.every((s) => weightOf(s) === 75)).toBe(true);
+    // Fixing the file clears the error and the change goes through.
+    await writeFile(join(f.configDir, 'mesh.yaml'), bookinfoYaml([20, 80]));
+    await client.nextSnapshot((s) => weightOf(s) === 20);
+    expect(cp.status().lastConfigError).toBeUndefined();
+  });
+});
