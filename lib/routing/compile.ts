@@ -27,6 +27,7 @@ import type {
   Cluster,
   HeaderEdits,
   MirrorPolicy,
+  RetryPolicy,
   RewritePolicy,
   RouteDecision,
   RouteDestination,
@@ -46,6 +47,8 @@ interface Context {
   services: ReadonlyMap<string, ServiceInfo>;
   gatewayNames: ReadonlySet<string>;
   gatewayMode: boolean;
+  /** The mesh default retry policy, resolved once and shared. */
+  defaultRetry: RetryPolicy;
   resolveHost(host: string, namespace: string): string;
 }
 
@@ -86,6 +89,7 @@ export function compileRoutes(
     services,
     gatewayNames: new Set(gateways.map(nsName)),
     gatewayMode: proxy.mode === 'gateway',
+    defaultRetry: resolveRetries(undefined, mesh.defaultRetry),
     resolveHost,
   };
 
@@ -216,6 +220,42 @@ function serviceRef(host: string, svc: ServiceInfo | undefined, port: number): S
   return ref;
 }
 
+/**
+ * Every decision is built here with the same property order and set, so `route()` returns
+ * objects of one shape (absent fields are undefined and vanish from JSON).
+ */
+function decision(
+  kind: RouteDecision['kind'],
+  reason: string,
+  fields: Partial<RouteDecision> = {},
+): RouteDecision {
+  return {
+    kind,
+    service: fields.service,
+    virtualService: fields.virtualService,
+    ruleIndex: fields.ruleIndex,
+    ruleName: fields.ruleName,
+    matchIndex: fields.matchIndex,
+    destinations: fields.destinations ?? [],
+    chosen: fields.chosen,
+    clusterKey: fields.clusterKey,
+    timeoutMs: fields.timeoutMs ?? null,
+    retries: fields.retries ?? DISABLED_RETRY,
+    fault: fields.fault,
+    mirror: fields.mirrors?.[0],
+    mirrors: fields.mirrors ?? NO_MIRRORS,
+    rewrite: fields.rewrite,
+    redirect: fields.redirect,
+    directResponse: fields.directResponse,
+    headers: fields.headers ?? NO_HEADER_EDITS,
+    responseFlag: fields.responseFlag,
+    reason,
+  };
+}
+
+const DISABLED_RETRY = disabledRetry();
+const NO_MIRRORS: readonly MirrorPolicy[] = Object.freeze([]);
+
 function serviceHost(svc: ServiceInfo, vs: VirtualService | undefined, ctx: Context): VirtualHost {
   const ports = new Map<number, PortRoutes>();
   for (const p of svc.ports) ports.set(p.port, portRoutes(svc.host, svc, p.port, vs, ctx));
@@ -239,26 +279,23 @@ function portRoutes(
     return {
       port,
       rules: null,
-      fallback: {
-        kind: 'route',
+      fallback: decision('route', `no VirtualService for ${host}: all endpoints of the service`, {
         service: ref,
         destinations: [dest],
         chosen: dest,
         clusterKey: key,
         timeoutMs: ctx.mesh.defaultTimeoutMs,
-        retries: resolveRetries(undefined, ctx.mesh.defaultRetry),
-        mirrors: [],
-        headers: NO_HEADER_EDITS,
-        reason: `no VirtualService for ${host}: all endpoints of the service`,
-      },
+        retries: ctx.defaultRetry,
+      }),
     };
   }
   const vsRef = nsName(vs);
   const rules: CompiledRule[] = [];
-  (vs.spec.http ?? []).forEach((rule, index) => {
-    const compiled = compileRule(rule, index, vs, vsRef, ref, port, ctx);
+  const http = vs.spec.http ?? [];
+  for (let index = 0; index < http.length; index++) {
+    const compiled = compileRule(http[index], index, vs, vsRef, ref, port, ctx);
     if (compiled) rules.push(compiled);
-  });
+  }
   return {
     port,
     rules,
@@ -274,12 +311,13 @@ function applicableMatches(
 ): [number, CompiledMatch][] | null {
   if (!rule.match || rule.match.length === 0) return null;
   const out: [number, CompiledMatch][] = [];
-  rule.match.forEach((m, i) => {
-    if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.proxy.labels)) return;
-    if (m.sourceNamespace !== undefined && m.sourceNamespace !== ctx.proxy.namespace) return;
-    if (m.gateways && m.gateways.length > 0 && !bindsTo(m.gateways, vsNamespace, ctx)) return;
+  for (let i = 0; i < rule.match.length; i++) {
+    const m = rule.match[i];
+    if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.proxy.labels)) continue;
+    if (m.sourceNamespace !== undefined && m.sourceNamespace !== ctx.proxy.namespace) continue;
+    if (m.gateways && m.gateways.length > 0 && !bindsTo(m.gateways, vsNamespace, ctx)) continue;
     out.push([i, compileMatch(m)]);
-  });
+  }
   return out;
 }
 
@@ -308,29 +346,20 @@ function compileRule(
   const matches = applicableMatches(rule, vsNs, ctx);
   if (matches && matches.length === 0) return undefined; // no entry can hold for this proxy
   const slots: (number | undefined)[] = matches ? matches.map(([i]) => i) : [undefined];
-  const common = {
+  const ruleName = rule.name;
+  const label = `rule ${index}${ruleName ? ` (${ruleName})` : ''} of VirtualService ${vsRef}`;
+  const common: Partial<RouteDecision> = {
     service,
     virtualService: vsRef,
     ruleIndex: index,
+    ruleName,
     timeoutMs: resolveTimeout(rule.timeout, ctx.mesh.defaultTimeoutMs),
-    retries: resolveRetries(rule.retries, ctx.mesh.defaultRetry),
+    retries:
+      rule.retries === undefined ? ctx.defaultRetry : resolveRetries(rule.retries, ctx.mesh.defaultRetry),
+    fault: resolveFault(rule.fault),
+    mirrors: resolveMirrors(rule, vsNs, port, ctx),
   };
-  const ruleName = rule.name;
-  const fault = resolveFault(rule.fault);
-  const mirrors = resolveMirrors(rule, vsNs, port, ctx);
   const routeHeaders = resolveHeaders(rule.headers);
-  const label = `rule ${index}${ruleName ? ` (${ruleName})` : ''} of VirtualService ${vsRef}`;
-
-  const base = (
-    slot: number | undefined,
-  ): Omit<RouteDecision, 'kind' | 'destinations' | 'headers' | 'reason'> => {
-    const d: Omit<RouteDecision, 'kind' | 'destinations' | 'headers' | 'reason'> = { ...common, mirrors };
-    if (ruleName !== undefined) d.ruleName = ruleName;
-    if (slot !== undefined) d.matchIndex = slot;
-    if (fault) d.fault = fault;
-    if (mirrors.length > 0) d.mirror = mirrors[0];
-    return d;
-  };
   const compiled: CompiledRule = {
     index,
     matches: matches ? matches.map(([, m]) => m) : null,
@@ -341,17 +370,16 @@ function compileRule(
   if (ruleName !== undefined) compiled.name = ruleName;
 
   if (rule.redirect) {
+    const redirect = { status: rule.redirect.redirectCode ?? 301, location: '' };
     compiled.redirect = rule.redirect;
-    compiled.decisions = slots.map((slot) => [
-      {
-        ...base(slot),
-        kind: 'redirect' as const,
-        destinations: [],
-        retries: disabledRetry(),
-        headers: routeHeaders ?? NO_HEADER_EDITS,
-        redirect: { status: rule.redirect!.redirectCode ?? 301, location: '' },
-        reason: `redirect by ${label}`,
-      },
+    compiled.decisions = slots.map((matchIndex) => [
+      decision('redirect', `redirect by ${label}`, {
+        ...common,
+        matchIndex,
+        retries: DISABLED_RETRY,
+        headers: routeHeaders,
+        redirect,
+      }),
     ]);
     return compiled;
   }
@@ -360,16 +388,15 @@ function compileRule(
     const body =
       dr.body?.string ??
       (dr.body?.bytes !== undefined ? Buffer.from(dr.body.bytes, 'base64').toString('utf8') : undefined);
-    compiled.decisions = slots.map((slot) => [
-      {
-        ...base(slot),
-        kind: 'direct-response' as const,
-        destinations: [],
-        retries: disabledRetry(),
-        headers: routeHeaders ?? NO_HEADER_EDITS,
-        directResponse: body === undefined ? { status: dr.status } : { status: dr.status, body },
-        reason: `direct response ${dr.status} by ${label}`,
-      },
+    const directResponse = body === undefined ? { status: dr.status } : { status: dr.status, body };
+    compiled.decisions = slots.map((matchIndex) => [
+      decision('direct-response', `direct response ${dr.status} by ${label}`, {
+        ...common,
+        matchIndex,
+        retries: DISABLED_RETRY,
+        headers: routeHeaders,
+        directResponse,
+      }),
     ]);
     return compiled;
   }
@@ -385,22 +412,25 @@ function compileRule(
   compiled.cumulative = cumulative;
   compiled.total = total;
   const destinations = dests.map((d) => d.dest);
-  compiled.decisions = slots.map((slot) => {
-    const matchedPrefix = slot === undefined ? undefined : rule.match?.[slot]?.uri?.prefix;
+  const reasons = dests.map(
+    ({ dest }) =>
+      `${label} → ${dest.host}${dest.subset ? ` subset ${dest.subset}` : ''} (${(dest.probability * 100).toFixed(1)} %)`,
+  );
+  const headerEdits = dests.map(({ headers }) => mergeHeaderEdits(routeHeaders, headers));
+  compiled.decisions = slots.map((matchIndex) => {
+    const matchedPrefix = matchIndex === undefined ? undefined : rule.match?.[matchIndex]?.uri?.prefix;
     const rewrite = resolveRewrite(rule, matchedPrefix);
-    return dests.map(({ dest, headers }) => {
-      const d: RouteDecision = {
-        ...base(slot),
-        kind: 'route',
+    return dests.map(({ dest }, d) =>
+      decision('route', reasons[d], {
+        ...common,
+        matchIndex,
         destinations,
         chosen: dest,
         clusterKey: dest.clusterKey,
-        headers: mergeHeaderEdits(routeHeaders, headers),
-        reason: `${label} → ${dest.host}${dest.subset ? ` subset ${dest.subset}` : ''} (${(dest.probability * 100).toFixed(1)} %)`,
-      };
-      if (rewrite) d.rewrite = rewrite;
-      return d;
-    });
+        headers: headerEdits[d],
+        rewrite,
+      }),
+    );
   });
   return compiled;
 }
@@ -475,31 +505,9 @@ function resolveMirrors(rule: HTTPRoute, vsNamespace: string, port: number, ctx:
 }
 
 function noRoute(service: ServiceRef | undefined, vsRef: string | undefined, reason: string): RouteDecision {
-  const d: RouteDecision = {
-    kind: 'no-route',
-    destinations: [],
-    timeoutMs: null,
-    retries: disabledRetry(),
-    mirrors: [],
-    headers: NO_HEADER_EDITS,
-    responseFlag: 'NR',
-    reason,
-  };
-  if (service) d.service = service;
-  if (vsRef) d.virtualService = vsRef;
-  return d;
+  return decision('no-route', reason, { service, virtualService: vsRef, responseFlag: 'NR' });
 }
 
 function special(kind: 'passthrough' | 'blackhole', reason: string, flag?: string): RouteDecision {
-  const d: RouteDecision = {
-    kind,
-    destinations: [],
-    timeoutMs: null,
-    retries: disabledRetry(),
-    mirrors: [],
-    headers: NO_HEADER_EDITS,
-    reason,
-  };
-  if (flag) d.responseFlag = flag;
-  return d;
+  return decision(kind, reason, { responseFlag: flag });
 }

@@ -17,20 +17,58 @@ export interface StringMatcher {
   kind: 0 | 1 | 2 | 3;
   value: string;
   regex?: CompiledRegex;
+  /** For regexes: a literal every matching value starts with (a cheap pre-check), or ''. */
+  literalPrefix: string;
   ignoreCase: boolean;
+}
+
+const META = new Set(['\\', '.', '[', ']', '(', ')', '{', '}', '*', '+', '?', '|', '^', '$']);
+
+/**
+ * The literal text every full match of `pattern` must start with: the leading characters before
+ * any regex syntax, minus the last one when a quantifier follows it. Patterns with alternation
+ * get no prefix, so the pre-check can never reject a value the regex would accept.
+ */
+export function regexLiteralPrefix(pattern: string): string {
+  if (pattern.includes('|')) return '';
+  let i = 0;
+  while (i < pattern.length && !META.has(pattern[i])) i++;
+  let prefix = pattern.slice(0, i);
+  const next = pattern[i];
+  if (prefix !== '' && (next === '*' || next === '?' || next === '{' || next === '+'))
+    prefix = prefix.slice(0, -1);
+  return prefix;
 }
 
 /** Compiles a StringMatch; an empty one means "present". */
 export function compileStringMatch(m: StringMatch | undefined, ignoreCase = false): StringMatcher {
   if (m?.exact !== undefined) {
-    return { kind: EXACT, value: ignoreCase ? m.exact.toLowerCase() : m.exact, ignoreCase };
+    return {
+      kind: EXACT,
+      value: ignoreCase ? m.exact.toLowerCase() : m.exact,
+      literalPrefix: '',
+      ignoreCase,
+    };
   }
   if (m?.prefix !== undefined) {
-    return { kind: PREFIX, value: ignoreCase ? m.prefix.toLowerCase() : m.prefix, ignoreCase };
+    return {
+      kind: PREFIX,
+      value: ignoreCase ? m.prefix.toLowerCase() : m.prefix,
+      literalPrefix: '',
+      ignoreCase,
+    };
   }
-  if (m?.regex !== undefined)
-    return { kind: REGEX, value: m.regex, regex: compileRegex(m.regex), ignoreCase: false };
-  return { kind: PRESENT, value: '', ignoreCase: false };
+  if (m?.regex !== undefined) {
+    const regex = compileRegex(m.regex);
+    return {
+      kind: REGEX,
+      value: m.regex,
+      regex,
+      literalPrefix: regexLiteralPrefix(m.regex),
+      ignoreCase: false,
+    };
+  }
+  return { kind: PRESENT, value: '', literalPrefix: '', ignoreCase: false };
 }
 
 /** Evaluates a compiled StringMatch against a value (undefined = absent). */
@@ -42,7 +80,7 @@ export function testString(m: StringMatcher, value: string | undefined): boolean
     case PREFIX:
       return (m.ignoreCase ? value.toLowerCase() : value).startsWith(m.value);
     case REGEX:
-      return m.regex!.test(value);
+      return value.startsWith(m.literalPrefix) && m.regex!.test(value);
     default:
       return true;
   }
@@ -95,9 +133,11 @@ export function compileMatch(m: HTTPMatchRequest): CompiledMatch {
 }
 
 /** Parses a query string into first-value parameters (names and values percent-decoded). */
-export function parseQuery(query: string | undefined): Record<string, string> {
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
+export function parseQuery(query: string | undefined): Readonly<Record<string, string>> {
+  if (!query) return NO_PARAMS;
   const out: Record<string, string> = {};
-  if (!query) return out;
   for (const part of query.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');

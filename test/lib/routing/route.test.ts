@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { HTTPRoute, MeshObject } from '../../../lib/api/types.js';
-import { compileRoutes, route } from '../../../lib/routing/index.js';
+import {
+  compileRoutes,
+  compileStringMatch,
+  regexLiteralPrefix,
+  route,
+  testString,
+} from '../../../lib/routing/index.js';
 import type { RequestAttributes } from '../../../lib/routing/types.js';
 import {
   bookinfo,
@@ -470,5 +476,32 @@ describe('service-level edge cases', () => {
     expect(route(t, reviews({ port: 9090, authority: 'reviews:9090' })).clusterKey).toBe(
       'outbound|9090||reviews.default.svc.cluster.local',
     );
+  });
+});
+
+describe('regex literal prefix pre-check', () => {
+  it.each([
+    ['/items/[0-9]+', '/items/'],
+    ['abc', 'abc'],
+    ['ab*c', 'a'],
+    ['ab?c', 'a'],
+    ['ab+c', 'a'],
+    ['ab{2}', 'a'],
+    ['a|b', ''],
+    ['(?i)abc', ''],
+    ['^abc', ''],
+    ['\\d+', ''],
+    ['.*', ''],
+  ])('takes %j as a safe literal prefix of %j', (pattern, prefix) => {
+    expect(regexLiteralPrefix(pattern)).toBe(prefix);
+  });
+  it.each([
+    ['ab*c', 'ac'],
+    ['ab?c', 'ac'],
+    ['/v[0-9]/x', '/v1/x'],
+    ['foo|bar', 'bar'],
+  ])('never rejects a value the regex %j accepts (%j)', (pattern, value) => {
+    const m = compileStringMatch({ regex: pattern });
+    expect(testString(m, value)).toBe(true);
   });
 });
