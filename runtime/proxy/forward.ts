@@ -219,7 +219,7 @@ export function forward(
     const retryOrFail = (canRetry: boolean, onFinal: () => void) => {
       if (canRetry && attempt < maxAttempts && !finished && !routeTimedOut) {
         ex.retries++;
-        cluster.stats.retries++;
+        cluster.countRetry();
         const delay = backoffMs(retry.backoffBaseMs, attempt, plan.random);
         backoffTimer = setTimeout(next, delay);
         return;

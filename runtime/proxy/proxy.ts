@@ -73,6 +73,11 @@ export class SidecarProxy {
       defaultIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
       peerInboundPort: this.options.peerInboundPort,
       peerAddressOverride: peer ? (ep) => peer(ep) : undefined,
+      events: {
+        retry: (key) => this.telemetry.counters.retries.inc(key),
+        overflow: (key) => this.telemetry.counters.overflows.inc(key),
+        ejection: (key) => this.telemetry.counters.ejections.inc(key),
+      },
     };
   }
 

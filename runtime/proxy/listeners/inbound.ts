@@ -115,6 +115,8 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       if (!cfg || cfg.inbound.allStrict) return refuse(socket);
       if (kind === 'tls') return passthroughTls(socket, cfg);
       handOver(socket, { mtls: false });
+      // The HTTP server reads the handle directly; resuming replays the sniffed bytes.
+      socket.resume();
     };
     socket.on('data', onData);
   });

@@ -26,6 +26,14 @@ export interface ClusterEnvironment {
   peerInboundPort: number;
   /** Connect to meshed peers at this host instead of their address (tests: several proxies on one host). */
   peerAddressOverride?: (endpoint: ClusterEndpoint) => { address: string; port: number } | undefined;
+  /** Counter hooks (telemetry's per-cluster counters). */
+  events?: ClusterEvents;
+}
+
+export interface ClusterEvents {
+  retry(cluster: string): void;
+  overflow(cluster: string): void;
+  ejection(cluster: string): void;
 }
 
 export class UpstreamEndpoint {
@@ -200,6 +208,7 @@ export class UpstreamCluster {
     const cap = Math.min(this.cluster.connectionPool.http1MaxPendingRequests, this.env.maxPendingRequestsCap);
     if (this.pending.length >= cap) {
       this.stats.overflows++;
+      this.env.events?.overflow(this.key);
       return 'overflow';
     }
     return new Promise((resolve) => {
@@ -238,13 +247,22 @@ export class UpstreamCluster {
     return this.balancer.pick(candidates, { random });
   }
 
+  /** Counts a retry sent. */
+  countRetry(): void {
+    this.stats.retries++;
+    this.env.events?.retry(this.key);
+  }
+
   /** Reports an attempt's outcome to outlier detection (status 0: connect failure, reset, timeout). */
   report(ep: UpstreamEndpoint, status: number): void {
     if (status === 0 || status >= 500) ep.failures++;
     if (!this.outlier) return;
     const before = ep.outlier.ejections;
     this.outlier.report(ep, status);
-    if (ep.outlier.ejections > before) this.stats.ejections++;
+    if (ep.outlier.ejections > before) {
+      this.stats.ejections++;
+      this.env.events?.ejection(this.key);
+    }
   }
 
   async close(): Promise<void> {

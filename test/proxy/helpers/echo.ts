@@ -2,7 +2,7 @@
  * An echo upstream for proxy tests: answers every request with JSON describing what it received
  * (method, url, headers, raw headers, body, its own name), and keeps a log of received and
  * aborted requests. Special paths:
- *   /status/<code>        answer with that status
+ *   .../status/<code>     answer with that status (anywhere in the path)
  *   /slow/<ms>            answer after <ms> milliseconds (aborts are logged)
  *   /reset-mid-body       send headers and part of the body, then destroy the socket
  *   /reset-before-headers destroy the socket without answering
@@ -63,7 +63,7 @@ export async function startEcho(name = 'echo', host = '127.0.0.1'): Promise<Echo
         res.writeHead(status, { 'content-type': 'application/json', 'x-echo-server': name });
         res.end(text);
       };
-      const status = /^\/status\/(\d{3})/.exec(url);
+      const status = /\/status\/(\d{3})/.exec(url);
       const slow = /^\/slow\/(\d+)/.exec(url);
       if (status) send(Number(status[1]));
       else if (slow) {
