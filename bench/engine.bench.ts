@@ -6,7 +6,7 @@
 import type { MeshObject } from '../lib/api/types.js';
 import type { ProxyIdentity, WorkloadInstance } from '../lib/model.js';
 import { compileRoutes, route } from '../lib/routing/index.js';
-import type { RequestAttributes, RouteTable } from '../lib/routing/types.js';
+import type { RequestAttributes, RouteTable } from '../lib/routing/index.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
