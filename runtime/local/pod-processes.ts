@@ -1,0 +1,88 @@
+/**
+ * What each container of a pod runs locally: the argv (tsmesh's image mapped to the bundled
+ * runtime) and the environment (declared env, the downward API, and what the runner adds).
+ */
+import { ENV, PORTS, PROXY_GID } from '../../lib/constants.js';
+import type { PlannedContainer, PlannedPod } from './plan.js';
+import { resolveEnv } from './plan.js';
+import type { ProcessSpec } from './process.js';
+
+export interface PodContext {
+  pod: PlannedPod;
+  address: string;
+  netns?: string;
+  /** The command that runs tsmesh (node + the compiled CLI). */
+  tsmesh: string[];
+  cwd: string;
+  controlPlane: string;
+  trustBundleFile: string;
+  tokenFile?: string;
+  adminSocket?: string;
+  /** Loopback fallback: apps use the sidecar as an explicit HTTP proxy. */
+  explicitProxy: boolean;
+}
+
+/** The few host variables a process needs to run at all (containers do not inherit the host's). */
+export function baseEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'NODE_OPTIONS', 'TMPDIR']) {
+    const v = process.env[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+/** Variables the pod's apps get in the fallback mode (and `tsmesh exec` there). */
+export function explicitProxyEnv(address: string): Record<string, string> {
+  const proxy = `http://${address}:${PORTS.outbound}`;
+  const noProxy = `localhost,127.0.0.1,${address}`;
+  return { HTTP_PROXY: proxy, http_proxy: proxy, NO_PROXY: noProxy, no_proxy: noProxy };
+}
+
+export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
+  const { pod } = ctx;
+  const facts = {
+    name: pod.name,
+    namespace: pod.namespace,
+    address: ctx.address,
+    serviceAccount: pod.serviceAccount,
+    labels: pod.labels,
+    annotations: pod.annotations,
+  };
+  const declared = resolveEnv(c.env, facts);
+  const name = pod.containers.length > 1 ? `${pod.name}/${c.name}` : pod.name;
+  if (c.role === 'sidecar' || c.role === 'gateway') {
+    const env: Record<string, string> = {
+      ...baseEnv(),
+      ...declared,
+      [ENV.namespace]: pod.namespace,
+      [ENV.podName]: pod.name,
+      [ENV.podIp]: ctx.address,
+      [ENV.serviceAccount]: pod.serviceAccount,
+      [ENV.workload]: pod.workload,
+      [ENV.controlPlane]: ctx.controlPlane,
+      [ENV.trustBundle]: ctx.trustBundleFile,
+      [ENV.podLabels]: JSON.stringify(pod.labels),
+      [ENV.podPorts]: JSON.stringify(pod.ports),
+    };
+    if (ctx.tokenFile) env[ENV.tokenFile] = ctx.tokenFile;
+    if (ctx.adminSocket) env[ENV.adminSocket] = ctx.adminSocket;
+    delete env[ENV.bootstrapToken];
+    const overrides = ['--control-plane', ctx.controlPlane, '--address', ctx.address];
+    if (ctx.adminSocket) overrides.push('--admin-socket', ctx.adminSocket);
+    if (c.role === 'sidecar') overrides.push('--app-host', ctx.address);
+    return {
+      name,
+      argv: [...ctx.tsmesh, ...c.argv, ...overrides],
+      env,
+      cwd: ctx.cwd,
+      netns: ctx.netns,
+      gid: ctx.netns ? PROXY_GID : undefined,
+    };
+  }
+  const env: Record<string, string> = { ...baseEnv(), ...declared, [ENV.podIp]: ctx.address };
+  if (env.PORT === undefined && c.ports.length > 0) env.PORT = String(c.ports[0].containerPort);
+  if (ctx.explicitProxy && pod.meshed) Object.assign(env, explicitProxyEnv(ctx.address));
+  const argv = c.tsmesh ? [...ctx.tsmesh, ...c.argv] : c.argv;
+  return { name, argv, env, cwd: ctx.cwd, netns: ctx.netns };
+}

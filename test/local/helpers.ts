@@ -1,0 +1,75 @@
+/** Shared helpers of the local runner tests: the stand-in tsmesh, host snapshots, shell calls. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const FIXTURES = join(ROOT, 'test/local/fixtures');
+/** The stand-in control plane and proxy (speaks the same flags and admin calls). */
+export const FAKE_TSMESH = [process.execPath, join(FIXTURES, 'fake-tsmesh.mjs')];
+export const CLI = join(ROOT, 'build/runtime/cli/main.js');
+
+export function sh(
+  cmd: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): string {
+  return execFileSync(cmd, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    cwd: ROOT,
+    env: options.env ?? process.env,
+    input: options.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** Runs a command and returns its exit status and output instead of throwing. */
+export function tryRun(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number; stdout: string; stderr: string } {
+  try {
+    return { status: 0, stdout: sh(cmd, args, { env }), stderr: '' };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { status: err.status ?? 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * What must be the same before `up` and after `down`: the runner's namespaces (every `tsm-`
+ * namespace, or those of one instance when other tests run meshes at the same time), the host's
+ * links and the host's rules.
+ */
+export function hostSnapshot(netnsPrefix = 'tsm-'): { netns: string[]; links: string; iptables: string } {
+  return {
+    netns: sh('ip', ['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter((n) => n.startsWith(netnsPrefix))
+      .sort(),
+    links: sh('ip', ['-o', 'link', 'show'])
+      .split('\n')
+      .map((l) => l.replace(/^\d+: /, '').split(':')[0])
+      .sort()
+      .join('\n'),
+    iptables: sh('iptables-save', [])
+      .split('\n')
+      .filter((l) => !l.startsWith('#') && !/^:\S+ \S+ \[/.test(l))
+      .join('\n'),
+  };
+}
+
+/** Processes whose command line mentions `needle`. */
+export function processesMatching(needle: string): string[] {
+  return sh('ps', ['-eo', 'pid=,stat=,args='])
+    .split('\n')
+    .filter((l) => l.includes(needle) && !/\sZ/.test(l.slice(0, 14)) && !l.includes('ps -eo'));
+}
