@@ -138,6 +138,13 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
     });
     tls.on('error', () => tls.destroy());
     tls.once('secure', () => {
+      // A server-side TLSSocket made outside tls.Server does not act on rejectUnauthorized:
+      // ask OpenSSL for the chain verification result ourselves.
+      const chainError = verifyError(tls);
+      if (chainError) {
+        ctx.options.log('warn', `inbound mTLS refused: ${chainError}`);
+        return refuse(tls);
+      }
       const peer = tls.getPeerX509Certificate();
       const check = checkPeerCertificate(peer);
       const sni = parseMeshSni(tls.servername);
@@ -182,6 +189,14 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       for (const s of sockets) s.destroy();
     },
   };
+}
+
+/** OpenSSL's verification of the peer chain against the trust bundle ('' when it chained). */
+function verifyError(tls: TLSSocket): string {
+  const handle = (tls as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (typeof handle?.verifyError !== 'function') return 'cannot read the peer verification result';
+  const err = handle.verifyError();
+  return err ? err.message : '';
 }
 
 function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket | import('node:stream').Duplex): void {
