@@ -79,6 +79,12 @@ export const ENV = {
   adminSocket: 'TSMESH_ADMIN_SOCKET',
   drainSeconds: 'TSMESH_DRAIN_SECONDS',
   logLevel: 'TSMESH_LOG_LEVEL',
+  /** The pod's labels as a JSON object (the sidecar registers them). */
+  podLabels: 'TSMESH_POD_LABELS',
+  /** The app containers' ports as a JSON array of `{ name, containerPort, protocol }`. */
+  podPorts: 'TSMESH_POD_PORTS',
+  /** The app probes the sidecar serves on the stats port (JSON, as in ANNOTATIONS.rewrittenProbes). */
+  appProbers: 'TSMESH_APP_PROBERS',
 } as const;
 
 /** The container image of the bundled runtime. */
