@@ -4,7 +4,7 @@
  * match, faults that never fire, subsets that select nothing, and competing mesh-wide policies.
  * Pure: the caller loads the objects (runtime/config/load.ts).
  */
-import { type Diagnostic, type DiagnosticCodeKey, diagnostic } from './api/diagnostics.js';
+import { DIAGNOSTIC_CODES, type Diagnostic, type DiagnosticCodeKey, diagnostic } from './api/diagnostics.js';
 import { type LoadedObject, withLine } from './api/parse.js';
 import { joinPath } from './api/path.js';
 import { objectRef } from './api/types.js';
@@ -20,6 +20,11 @@ export interface AnalyzeOptions {
   rootNamespace?: string;
   /** The cluster's DNS domain. */
   domain?: string;
+  /**
+   * How to report valid Istio config the bundled runtime does not implement (TSM0001):
+   * `warning` (default, DESIGN.md §2: analyze warns, apply/up refuse) or `error`.
+   */
+  unsupported?: 'warning' | 'error';
 }
 
 type Rec = Record<string, unknown>;
@@ -49,6 +54,9 @@ interface Index {
 /** Validates every object, then checks them against each other. */
 export function analyze(objects: readonly LoadedObject[], options: AnalyzeOptions = {}): Diagnostic[] {
   const out = validateObjects(objects, { target: options.target ?? 'bundled' });
+  if ((options.unsupported ?? 'warning') === 'warning') {
+    for (const d of out) if (d.code === DIAGNOSTIC_CODES.notSupported.code) d.severity = 'warning';
+  }
   const index = buildIndex(objects, options);
   const report = (o: LoadedObject, key: DiagnosticCodeKey, path: string | undefined, message: string) => {
     const d = diagnostic(key, { object: objectRef(o.object), message });

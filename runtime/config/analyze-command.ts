@@ -5,6 +5,7 @@
 import { analyze } from '../../lib/analyze.js';
 import {
   countDiagnostics,
+  DIAGNOSTIC_CODES,
   type Diagnostic,
   formatDiagnostic,
   sortDiagnostics,
@@ -15,6 +16,8 @@ export interface AnalyzeCommandOptions {
   output?: string;
   target?: string;
   rootNamespace?: string;
+  /** Report valid Istio config the bundled runtime does not implement as errors, not warnings. */
+  strict?: boolean;
 }
 
 export interface Output {
@@ -60,10 +63,16 @@ export async function runAnalyze(
     return 2;
   }
   const loaded = await loadConfigPaths(paths, { target });
+  const unsupported = options.strict ? 'error' : 'warning';
+  if (unsupported === 'warning') {
+    for (const d of loaded.diagnostics)
+      if (d.code === DIAGNOSTIC_CODES.notSupported.code) d.severity = 'warning';
+  }
   const diagnostics = sortDiagnostics([
     ...loaded.diagnostics,
     ...analyze(loaded.objects, {
       target,
+      unsupported,
       ...(options.rootNamespace ? { rootNamespace: options.rootNamespace } : {}),
     }),
   ]);

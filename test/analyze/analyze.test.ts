@@ -284,9 +284,10 @@ describe('analyze', () => {
       'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: x}\nspec:\n  host: x\n  trafficPolicy: {tls: {mode: SIMPLE}}\n',
       'dr.yaml',
     );
-    expect(analyze(objects).map((d) => `${d.code} ${d.source?.file}:${d.source?.line} ${d.path}`)).toEqual([
-      'TSM0001 dr.yaml:6 spec.trafficPolicy.tls.mode',
-    ]);
+    expect(
+      analyze(objects).map((d) => `${d.severity} ${d.code} ${d.source?.file}:${d.source?.line} ${d.path}`),
+    ).toEqual(['warning TSM0001 dr.yaml:6 spec.trafficPolicy.tls.mode']);
+    expect(analyze(objects, { unsupported: 'error' }).map((d) => d.severity)).toEqual(['error']);
     expect(analyze(objects, { target: 'istio' })).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@ import { type AnalyzeReport, runAnalyze } from '../../runtime/config/analyze-com
 const SAMPLES = resolve('test/fixtures/istio-samples');
 const sample = (f: string) => join(SAMPLES, f);
 
-async function capture(paths: string[], options: Record<string, string> = {}) {
+async function capture(paths: string[], options: Record<string, string | boolean> = {}) {
   let out = '';
   let err = '';
   const code = await runAnalyze(paths, options, { out: (t) => void (out += t), err: (t) => void (err += t) });
@@ -83,14 +83,23 @@ describe('tsmesh analyze', () => {
     });
   });
 
-  it('accepts not-supported config for target istio and refuses it for bundled', async () => {
+  it('warns about config the bundled runtime does not implement, refuses it with --strict, accepts it for istio', async () => {
     const file = join(dir, 'tls.yaml');
     await writeFile(
       file,
       'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: x}\nspec:\n  host: x\n  trafficPolicy: {tls: {mode: SIMPLE}}\n',
     );
-    expect((await capture([file])).code).toBe(1);
-    expect((await capture([file], { target: 'istio' })).code).toBe(0);
+    const plain = await capture([file]);
+    expect(plain.out).toMatch(
+      /^Warning \[TSM0001\] \(DestinationRule default\/x .*tls\.yaml:6\) spec\.trafficPolicy\.tls\.mode: SIMPLE is not supported by the bundled runtime; supported: DISABLE, ISTIO_MUTUAL$/m,
+    );
+    expect(plain.code).toBe(0);
+    const strict = await capture([file], { strict: true });
+    expect(strict.out).toContain('Error [TSM0001]');
+    expect(strict.code).toBe(1);
+    const istio = await capture([file], { target: 'istio' });
+    expect(istio.out).not.toContain('TSM0001');
+    expect(istio.code).toBe(0);
   });
 
   it('exits 2 on bad usage', async () => {

@@ -27,11 +27,17 @@ export function register(program: Command): void {
         '  tsmesh analyze dist/',
         '  tsmesh analyze bookinfo.yaml destination-rule-all.yaml virtual-service-reviews-v2-v3.yaml',
         '  tsmesh analyze --target istio -o json dist/',
+        '  tsmesh analyze --strict dist/    # fail on anything the bundled runtime would refuse',
         '',
       ].join('\n'),
     )
-    .action(async (paths: string[], opts: { output: string; target: string; rootNamespace?: string }) => {
-      const { runAnalyze } = await import('../../config/analyze-command.js');
-      process.exitCode = await runAnalyze(paths, opts);
-    });
+    .action(
+      async (
+        paths: string[],
+        opts: { output: string; target: string; rootNamespace?: string; strict?: boolean },
+      ) => {
+        const { runAnalyze } = await import('../../config/analyze-command.js');
+        process.exitCode = await runAnalyze(paths, opts);
+      },
+    );
 }
