@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CertificateBundle } from '../../../runtime/proxy/sources.js';
@@ -104,11 +104,41 @@ export function createTestPki(): TestPki {
       openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key], dir);
       openssl(['req', '-new', '-key', key, '-subj', '/O=tsmesh-test', '-out', csr], dir);
       const days = options.days ?? 1;
-      const args = ['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial'];
-      args.push('-sha256', '-extfile', ext, '-out', cert);
-      if (days > 0) args.push('-days', String(days));
-      else args.push('-not_before', '20200101000000Z', '-not_after', '20200102000000Z');
-      openssl(args, dir);
+      if (days > 0) {
+        const args = ['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial'];
+        args.push('-sha256', '-extfile', ext, '-days', String(days), '-out', cert);
+        openssl(args, dir);
+      } else {
+        // An already expired certificate: `openssl ca` is the 3.0 way to set explicit dates.
+        const db = join(dir, `ca-${n}`);
+        mkdirSync(db);
+        writeFileSync(join(db, 'index.txt'), '');
+        writeFileSync(join(db, 'serial'), '01\n');
+        const conf = join(db, 'ca.cnf');
+        writeFileSync(
+          conf,
+          `[ca]\ndefault_ca=d\n[d]\ndatabase=${db}/index.txt\nnew_certs_dir=${db}\nserial=${db}/serial\n` +
+            'policy=p\ndefault_md=sha256\nunique_subject=no\n[p]\norganizationName=optional\ncommonName=optional\n',
+        );
+        openssl(
+          [
+            'ca',
+            '-batch',
+            '-config',
+            conf,
+            '-in',
+            csr,
+            '-out',
+            cert,
+            '-cert',
+            caCert,
+            '-keyfile',
+            caKey,
+            '-notext',
+          ].concat(['-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-extfile', ext]),
+          dir,
+        );
+      }
       const certPem = readFileSync(cert, 'utf8');
       const keyPem = readFileSync(key, 'utf8');
       return bundleFromPem(certPem, keyPem, [root.certPem]);
