@@ -2,6 +2,7 @@
  * The admin API's request and response bodies (JSON over HTTP on the control plane's Unix
  * socket, or on port 15012 with ALPN `http/1.1` for an admin identity). See docs/control-plane.md.
  */
+import type { Diagnostic } from '../api/diagnostics.js';
 import type { MeshObject } from '../api/types.js';
 import type { WorkloadInstance } from '../model.js';
 
@@ -29,13 +30,8 @@ export interface ApplyRequest {
 }
 export type DeleteRequest = ApplyRequest;
 
-export interface Diagnostic {
-  severity: 'error' | 'warning';
-  /** `Kind namespace/name`, when the diagnostic is about an object. */
-  object?: string;
-  path?: string;
-  message: string;
-}
+/** What validation says, naming the object, the field path, the value and what is allowed. */
+export type { Diagnostic };
 
 export interface ApplyResponse {
   /** The configuration version that resulted. */

@@ -3,7 +3,8 @@
  * Unix socket (local users) and port 15012 (callers with an admin identity).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { MeshObject } from '../../lib/api/types.js';
+import { diagnostic } from '../../lib/api/diagnostics.js';
+import { API_VERSIONS, type MeshObject } from '../../lib/api/types.js';
 import type { WorkloadInstance } from '../../lib/model.js';
 import type {
   ApplyResponse,
@@ -14,7 +15,7 @@ import type {
   StatusResponse,
   TokenResponse,
 } from '../../lib/protocol/admin.js';
-import { type LoadedConfig, parseConfigText } from './config-files.js';
+import { parseAdminObjects } from './config-files.js';
 
 export const MAX_ADMIN_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -80,26 +81,26 @@ function requireName(value: unknown, field: string): string {
 
 /** The objects of an apply/delete body: `objects` (array) or `yaml` (text), never both. */
 export function objectsOfBody(body: Record<string, unknown>): MeshObject[] {
-  const into: LoadedConfig = { objects: [], diagnostics: [], skipped: {}, files: [] };
-  if (body.objects !== undefined && body.yaml !== undefined)
+  if (body.objects !== undefined && body.yaml !== undefined) {
     throw new HttpError(400, 'give either objects or yaml, not both');
-  if (typeof body.yaml === 'string') parseConfigText(body.yaml, 'request yaml', into);
-  else if (Array.isArray(body.objects))
-    parseConfigText(JSON.stringify(body.objects), 'request objects', into);
+  }
+  let parsed: ReturnType<typeof parseAdminObjects>;
+  if (typeof body.yaml === 'string') parsed = parseAdminObjects({ yaml: body.yaml });
+  else if (Array.isArray(body.objects)) parsed = parseAdminObjects({ objects: body.objects });
   else throw new HttpError(400, 'body needs objects (an array of mesh objects) or yaml (a string)');
-  const skipped = Object.entries(into.skipped);
-  if (skipped.length > 0) {
-    into.diagnostics.push(
-      ...skipped.map(([kind, n]) => ({
-        severity: 'error' as const,
-        message: `${n} object(s) of kind ${kind} are not mesh configuration; allowed kinds: VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, MeshConfig, Service, Deployment, ServiceAccount, Namespace`,
-      })),
+  const diagnostics = [...parsed.diagnostics];
+  for (const [kind, n] of Object.entries(parsed.skipped)) {
+    diagnostics.push(
+      diagnostic('schemaValidationError', {
+        message: `${n} object(s) of kind ${kind} are not mesh configuration; allowed kinds: ${Object.keys(API_VERSIONS).join(', ')}`,
+      }),
     );
   }
-  if (into.diagnostics.length > 0)
-    throw new HttpError(400, 'invalid input; nothing was changed', into.diagnostics);
-  if (into.objects.length === 0) throw new HttpError(400, 'no objects given');
-  return into.objects;
+  if (diagnostics.some((d) => d.severity === 'error')) {
+    throw new HttpError(400, 'invalid input; nothing was changed', diagnostics);
+  }
+  if (parsed.objects.length === 0) throw new HttpError(400, 'no objects given');
+  return parsed.objects;
 }
 
 function workloadOfBody(body: Record<string, any>): WorkloadInstance {

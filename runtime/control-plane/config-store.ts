@@ -6,8 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
+import { type Diagnostic, diagnostic } from '../../lib/api/diagnostics.js';
 import { type MeshObject, objectKey, objectRef } from '../../lib/api/types.js';
-import type { Diagnostic } from '../../lib/protocol/admin.js';
 import { canonicalJson } from '../../lib/protocol/canonical.js';
 import { readJsonFile, writeFileAtomic } from './atomic-file.js';
 import type { LoadedConfig } from './config-files.js';
@@ -105,11 +105,12 @@ export class ConfigStore extends EventEmitter<{ change: [version: number]; error
     for (const ref of refs) {
       const key = objectKey(ref);
       if (!this.mergedByKey.has(key)) {
-        missing.push({
-          severity: 'error',
-          object: objectRef(ref),
-          message: `${objectRef(ref)} does not exist`,
-        });
+        missing.push(
+          diagnostic('referencedResourceNotFound', {
+            object: objectRef(ref),
+            message: `${objectRef(ref)} does not exist`,
+          }),
+        );
         continue;
       }
       const inFiles = this.fileObjects.some((o) => objectKey(o) === key);

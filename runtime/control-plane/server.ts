@@ -4,7 +4,7 @@
  * admin identities on the same port, told apart by ALPN), the admin Unix socket and the
  * read-only monitoring port.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
@@ -23,9 +23,8 @@ import {
 import { type AdminBackend, type ApplyOutcome, createAdminHandler } from './admin-api.js';
 import { type LoadedCa, loadCa } from './ca-store.js';
 import { CertificateService } from './certificate-service.js';
-import { loadConfigFiles } from './config-files.js';
+import { loadConfigFiles, validateMeshObjects } from './config-files.js';
 import { ConfigStore } from './config-store.js';
-import { basicValidation } from './config-validate.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { Discovery } from './discovery.js';
 import { peerSpiffeId } from './identity-checks.js';
@@ -98,7 +97,7 @@ export class ControlPlane implements AdminBackend {
       paths: o.configPaths,
       stateDir: o.stateDir,
       load: o.load ?? loadConfigFiles,
-      validate: o.validate ?? basicValidation,
+      validate: o.validate ?? validateMeshObjects,
     });
     this.config.on('error', (e) => {
       this.metrics.configErrors++;
@@ -294,6 +293,7 @@ export class ControlPlane implements AdminBackend {
       server.once('error', reject);
       server.listen({ path, readableAll: false, writableAll: false }, () => resolve());
     });
+    await chmod(path, 0o600);
   }
 
   private async startMonitoring(where: { host: string; port: number }): Promise<void> {
