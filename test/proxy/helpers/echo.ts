@@ -32,7 +32,16 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-export async function startEcho(name = 'echo', host = '127.0.0.1'): Promise<EchoServer> {
+export interface EchoOptions {
+  /** Answer every request with this status (a failing endpoint). */
+  fixedStatus?: number;
+}
+
+export async function startEcho(
+  name = 'echo',
+  host = '127.0.0.1',
+  options: EchoOptions = {},
+): Promise<EchoServer> {
   const received: Received[] = [];
   const aborted: string[] = [];
   let inFlight = 0;
@@ -65,7 +74,8 @@ export async function startEcho(name = 'echo', host = '127.0.0.1'): Promise<Echo
       };
       const status = /\/status\/(\d{3})/.exec(url);
       const slow = /^\/slow\/(\d+)/.exec(url);
-      if (status) send(Number(status[1]));
+      if (options.fixedStatus) send(options.fixedStatus);
+      else if (status) send(Number(status[1]));
       else if (slow) {
         const t = setTimeout(() => send(200), Number(slow[1]));
         res.once('close', () => clearTimeout(t));
