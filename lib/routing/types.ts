@@ -264,3 +264,6 @@ export interface Cluster {
   /** `namespace/name` of the DestinationRule that applied, if any. */
   destinationRule?: string;
 }
+
+/** Alias of the routing engine's RouteDestination, unambiguous next to the Istio API's shape. */
+export type WeightedDestination = RouteDestination;

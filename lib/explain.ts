@@ -1,0 +1,630 @@
+/**
+ * `explain`: what the mesh does with one request, from the caller's sidecar to the server's
+ * authorization check, computed by the same engine the proxies run. `tsmesh explain` prints
+ * it and the constructs' testing helper returns it; the JSON schema (`tsmesh.explain/v1`) is
+ * documented in docs/engine.md.
+ */
+import type { MeshObject } from './api/types.js';
+import { parseAuthority } from './hosts.js';
+import { spiffeId } from './identity.js';
+import type { ProxyIdentity, WorkloadInstance } from './model.js';
+import { normalizeRequestTarget, type PathNormalizationMode } from './normalize.js';
+import { type AuthzDecision, authorize, compileAuthorization } from './policy/authz.js';
+import { compilePeerAuthentication, type MtlsDecision, mtlsModeFor } from './policy/mtls.js';
+import { compileRoutes } from './routing/compile.js';
+import { meshSettings } from './routing/mesh.js';
+import { workloadsFromDeployments } from './routing/registry.js';
+import { route } from './routing/route.js';
+import type {
+  Cluster,
+  ConnectionPoolPolicy,
+  DirectResponsePolicy,
+  FaultPolicy,
+  HeaderEdits,
+  LoadBalancerPolicy,
+  MirrorPolicy,
+  OutlierDetectionPolicy,
+  RedirectPolicy,
+  RewritePolicy,
+  RouteDecisionKind,
+  ServiceRef,
+} from './routing/types.js';
+
+export { workloadsFromDeployments } from './routing/registry.js';
+
+export const EXPLAIN_SCHEMA = 'tsmesh.explain/v1';
+
+export interface ExplainInput {
+  objects: readonly MeshObject[];
+  /** Known workload instances; when absent or empty they are derived from the Deployments. */
+  workloads?: readonly WorkloadInstance[];
+}
+
+export interface ExplainRequestSpec {
+  /** The calling workload: `namespace/workload` (a Deployment or registered workload) or an identity. */
+  from?: string | ProxyIdentity;
+  /** `http://reviews:9080/reviews/0`; a bare `reviews:9080/x` is read as http. */
+  url: string;
+  method?: string;
+  /** Header name → value (names are lower-cased). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+export interface ExplainOptions {
+  /** Path normalization; default the MeshConfig's (BASE). */
+  pathNormalization?: PathNormalizationMode;
+  /** Draws the per-request split; default `() => 0`, i.e. the first destination. */
+  random?: () => number;
+  /** Overrides the MeshConfig's root namespace. */
+  rootNamespace?: string;
+}
+
+export interface ExplainCaller {
+  namespace: string;
+  workload: string;
+  serviceAccount: string;
+  labels: Record<string, string>;
+  /** SPIFFE id the caller's sidecar presents; absent when the caller is not meshed. */
+  identity?: string;
+  meshed: boolean;
+}
+
+export interface ExplainRetries {
+  attempts: number;
+  perTryTimeoutMs: number | null;
+  retryOn: string[];
+  retriableStatusCodes: number[];
+  backoffBaseMs: number;
+  source: 'route' | 'mesh-default' | 'disabled';
+}
+
+export interface ExplainClusterPolicy {
+  key: string;
+  protocol: string;
+  loadBalancer: LoadBalancerPolicy;
+  connectionPool: ConnectionPoolPolicy;
+  outlierDetection?: OutlierDetectionPolicy;
+  tls: 'AUTO' | 'ISTIO_MUTUAL' | 'DISABLE';
+  destinationRule?: string;
+  serverIdentities: readonly string[];
+}
+
+export interface ExplainEndpoint {
+  /** `namespace/pod`. */
+  pod: string;
+  address: string;
+  /** Target (container) port. */
+  port: number;
+  labels: Readonly<Record<string, string>>;
+  meshed: boolean;
+  identity?: string;
+  /** How the caller's sidecar connects: mesh mTLS or plaintext. */
+  transport: 'mtls' | 'plaintext';
+  /** The server side's PeerAuthentication mode for this port. */
+  mtls: MtlsDecision;
+  /** The server side's AuthorizationPolicy verdict for this request. */
+  authorization: AuthzDecision;
+  /** What happens at this endpoint: served by the app, refused by mTLS, or denied by policy. */
+  outcome: 'allowed' | 'denied' | 'mtls-refused';
+}
+
+export interface ExplainDestination {
+  host: string;
+  subset?: string;
+  port: number;
+  weight: number;
+  probability: number;
+  clusterKey: string;
+  /** Null when the cluster does not exist (unknown subset or host not visible). */
+  cluster: ExplainClusterPolicy | null;
+  endpoints: ExplainEndpoint[];
+}
+
+export interface ExplainResult {
+  schema: typeof EXPLAIN_SCHEMA;
+  request: {
+    url: string;
+    method: string;
+    scheme: string;
+    authority: string;
+    host: string;
+    port: number;
+    /** Normalized path (what routing and authorization see). */
+    path: string;
+    query: string;
+    headers: Record<string, string>;
+    normalization: PathNormalizationMode;
+  };
+  caller: ExplainCaller;
+  route: {
+    kind: RouteDecisionKind;
+    service?: ServiceRef;
+    virtualService?: string;
+    rule?: { index: number; name?: string; matchIndex?: number };
+    destinations: ExplainDestination[];
+    /** Probability per subset (`''` for the whole service). */
+    subsets: Record<string, number>;
+    /** The destination this draw picked (see ExplainOptions.random). */
+    chosen?: { host: string; subset?: string; port: number; clusterKey: string };
+    timeoutMs: number | null;
+    retries: ExplainRetries;
+    fault?: FaultPolicy;
+    mirrors: readonly MirrorPolicy[];
+    rewrite?: RewritePolicy;
+    redirect?: RedirectPolicy;
+    directResponse?: DirectResponsePolicy;
+    headers: HeaderEdits;
+    responseFlag?: string;
+    reason: string;
+  };
+  /** The outcome for the chosen destination. */
+  verdict: {
+    outcome:
+      | 'allowed'
+      | 'denied'
+      | 'mtls-refused'
+      | 'no-route'
+      | 'no-healthy-upstream'
+      | 'passthrough'
+      | 'blackhole'
+      | 'redirect'
+      | 'direct-response';
+    /** The status the caller gets from the mesh, or null when the app answers. */
+    status: number | null;
+    responseFlag?: string;
+    summary: string;
+    /** Shortcuts into the chosen destination's first endpoint. */
+    mtls?: MtlsDecision;
+    authorization?: AuthzDecision;
+  };
+  warnings: string[];
+}
+
+/** Resolves `namespace/workload` against the known workloads. */
+export function resolveCaller(
+  from: string | ProxyIdentity | undefined,
+  workloads: readonly WorkloadInstance[],
+  trustDomain: string,
+): ExplainCaller {
+  if (from === undefined) {
+    return {
+      namespace: 'default',
+      workload: '-',
+      serviceAccount: 'default',
+      labels: {},
+      meshed: true,
+      identity: spiffeId(trustDomain, 'default', 'default'),
+    };
+  }
+  if (typeof from !== 'string') {
+    const w = workloads.find((x) => x.namespace === from.namespace && x.workload === from.workload);
+    const meshed = w?.meshed ?? true;
+    const caller: ExplainCaller = {
+      namespace: from.namespace,
+      workload: from.workload,
+      serviceAccount: from.serviceAccount,
+      labels: { ...from.labels },
+      meshed,
+    };
+    if (meshed) caller.identity = w?.identity ?? spiffeId(trustDomain, from.namespace, from.serviceAccount);
+    return caller;
+  }
+  const slash = from.indexOf('/');
+  const namespace = slash >= 0 ? from.slice(0, slash) : 'default';
+  const name = slash >= 0 ? from.slice(slash + 1) : from;
+  const w =
+    workloads.find((x) => x.namespace === namespace && x.workload === name) ??
+    workloads.find((x) => x.namespace === namespace && x.name === name);
+  if (!w) {
+    const known = [...new Set(workloads.map((x) => `${x.namespace}/${x.workload}`))].sort();
+    throw new Error(
+      `unknown caller '${from}': no workload ${namespace}/${name} is declared${known.length ? `; known workloads: ${known.join(', ')}` : ''}`,
+    );
+  }
+  const caller: ExplainCaller = {
+    namespace,
+    workload: w.workload,
+    serviceAccount: w.serviceAccount,
+    labels: { ...w.labels },
+    meshed: w.meshed,
+  };
+  if (w.meshed) caller.identity = w.identity ?? spiffeId(trustDomain, namespace, w.serviceAccount);
+  return caller;
+}
+
+/** Explains one request. Throws on a bad URL or an unknown caller, naming what is wrong. */
+export function explain(
+  input: ExplainInput,
+  request: ExplainRequestSpec,
+  options: ExplainOptions = {},
+): ExplainResult {
+  const mesh = meshSettings(
+    input.objects,
+    options.rootNamespace ? { rootNamespace: options.rootNamespace } : {},
+  );
+  const workloads =
+    input.workloads && input.workloads.length > 0
+      ? input.workloads
+      : workloadsFromDeployments(input.objects, { trustDomain: mesh.trustDomain });
+  const warnings: string[] = [];
+  const caller = resolveCaller(request.from, workloads, mesh.trustDomain);
+  if (!caller.meshed) {
+    warnings.push(
+      `caller ${caller.namespace}/${caller.workload} runs without a sidecar: its requests bypass mesh routing; shown as a sidecar would route them`,
+    );
+  }
+  const proxy: ProxyIdentity = {
+    namespace: caller.namespace,
+    workload: caller.workload,
+    serviceAccount: caller.serviceAccount,
+    labels: caller.labels,
+  };
+
+  const url = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(request.url) ? request.url : `http://${request.url}`;
+  const normalization = options.pathNormalization ?? mesh.pathNormalization;
+  const target = normalizeRequestTarget(url, { mode: normalization });
+  if ('error' in target) throw new Error(`invalid URL '${request.url}': ${target.error}`);
+  const scheme = target.scheme ?? 'http';
+  const authority = target.authority ?? '';
+  const { host, port: authorityPort } = parseAuthority(authority);
+  const port = authorityPort ?? (scheme === 'https' ? 443 : 80);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(request.headers ?? {})) headers[k.toLowerCase()] = v;
+  const method = (request.method ?? 'GET').toUpperCase();
+
+  const table = compileRoutes(
+    { objects: input.objects, workloads },
+    proxy,
+    options.rootNamespace ? { rootNamespace: options.rootNamespace } : {},
+  );
+  for (const c of table.conflicts)
+    warnings.push(`VirtualServices ${c.ignored.join(', ')} for ${c.host} are ignored: ${c.winner} is older`);
+  const decision = route(
+    table,
+    {
+      authority,
+      port,
+      method,
+      path: target.path,
+      query: target.query,
+      scheme,
+      headers: { ...headers, host: authority },
+    },
+    options.random ?? (() => 0),
+  );
+
+  const peerAuth = compilePeerAuthentication(input.objects, mesh.rootNamespaces);
+  const authzCache = new Map<string, ReturnType<typeof compileAuthorization>>();
+  const byPod = new Map(workloads.map((w) => [`${w.namespace}/${w.name}`, w]));
+
+  const describeEndpoints = (cluster: Cluster): ExplainEndpoint[] =>
+    cluster.endpoints.map((ep) => {
+      const w = byPod.get(ep.pod);
+      const wl = { namespace: w?.namespace ?? cluster.service?.namespace ?? 'default', labels: ep.labels };
+      const mtls = ep.meshed
+        ? mtlsModeFor(peerAuth, wl, ep.port)
+        : ({ mode: 'DISABLE', level: 'default' } as MtlsDecision);
+      const key = `${wl.namespace}|${JSON.stringify(ep.labels)}`;
+      let authz = authzCache.get(key);
+      if (!authz)
+        authzCache.set(
+          key,
+          (authz = compileAuthorization(input.objects, wl, { rootNamespaces: mesh.rootNamespaces })),
+        );
+      const transport = ep.mtls ? 'mtls' : 'plaintext';
+      const authorization = ep.meshed
+        ? authorize(authz, {
+            principal: transport === 'mtls' ? caller.identity : undefined,
+            host: authority,
+            port: ep.port,
+            method,
+            path: target.path,
+            headers,
+            protocol: cluster.protocol === 'tcp' ? 'tcp' : 'http',
+          })
+        : ({
+            allowed: true,
+            action: 'ALLOW',
+            reason: 'the endpoint runs without a sidecar: no policy is enforced',
+          } as AuthzDecision);
+      const refused =
+        ep.meshed &&
+        ((mtls.mode === 'STRICT' && transport === 'plaintext') ||
+          (mtls.mode === 'DISABLE' && transport === 'mtls'));
+      const out: ExplainEndpoint = {
+        pod: ep.pod,
+        address: ep.address,
+        port: ep.port,
+        labels: ep.labels,
+        meshed: ep.meshed,
+        transport,
+        mtls,
+        authorization,
+        outcome: refused ? 'mtls-refused' : authorization.allowed ? 'allowed' : 'denied',
+      };
+      if (ep.identity) out.identity = ep.identity;
+      return out;
+    });
+
+  const destinations: ExplainDestination[] = decision.destinations.map((d) => {
+    const cluster = table.clusters.get(d.clusterKey);
+    if (!cluster)
+      warnings.push(
+        `cluster ${d.clusterKey} does not exist (unknown subset, port or host not visible to the caller)`,
+      );
+    const out: ExplainDestination = {
+      host: d.host,
+      port: d.port,
+      weight: d.weight,
+      probability: d.probability,
+      clusterKey: d.clusterKey,
+      cluster: cluster ? clusterPolicy(cluster) : null,
+      endpoints: cluster ? describeEndpoints(cluster) : [],
+    };
+    if (d.subset !== undefined) out.subset = d.subset;
+    return out;
+  });
+  const subsets: Record<string, number> = {};
+  for (const d of decision.destinations)
+    subsets[d.subset ?? ''] = (subsets[d.subset ?? ''] ?? 0) + d.probability;
+
+  const r = decision.retries;
+  const routeOut: ExplainResult['route'] = {
+    kind: decision.kind,
+    destinations,
+    subsets,
+    timeoutMs: decision.timeoutMs,
+    retries: {
+      attempts: r.attempts,
+      perTryTimeoutMs: r.perTryTimeoutMs,
+      retryOn: [...r.retryOn].sort(),
+      retriableStatusCodes: [...r.retriableStatusCodes].sort((a, b) => a - b),
+      backoffBaseMs: r.backoffBaseMs,
+      source: r.source,
+    },
+    mirrors: decision.mirrors,
+    headers: decision.headers,
+    reason: decision.reason,
+  };
+  if (decision.service) routeOut.service = decision.service;
+  if (decision.virtualService) routeOut.virtualService = decision.virtualService;
+  if (decision.ruleIndex !== undefined) {
+    routeOut.rule = { index: decision.ruleIndex };
+    if (decision.ruleName !== undefined) routeOut.rule.name = decision.ruleName;
+    if (decision.matchIndex !== undefined) routeOut.rule.matchIndex = decision.matchIndex;
+  }
+  if (decision.chosen) {
+    routeOut.chosen = {
+      host: decision.chosen.host,
+      port: decision.chosen.port,
+      clusterKey: decision.chosen.clusterKey,
+    };
+    if (decision.chosen.subset !== undefined) routeOut.chosen.subset = decision.chosen.subset;
+  }
+  if (decision.fault) routeOut.fault = decision.fault;
+  if (decision.rewrite) routeOut.rewrite = decision.rewrite;
+  if (decision.redirect) routeOut.redirect = decision.redirect;
+  if (decision.directResponse) routeOut.directResponse = decision.directResponse;
+  if (decision.responseFlag) routeOut.responseFlag = decision.responseFlag;
+
+  const chosen = destinations.find((d) => d.clusterKey === decision.clusterKey);
+  return {
+    schema: EXPLAIN_SCHEMA,
+    request: {
+      url: request.url,
+      method,
+      scheme,
+      authority,
+      host,
+      port,
+      path: target.path,
+      query: target.query,
+      headers,
+      normalization,
+    },
+    caller,
+    route: routeOut,
+    verdict: verdictOf(
+      decision.kind,
+      decision.responseFlag,
+      decision.redirect,
+      decision.directResponse,
+      chosen,
+    ),
+    warnings,
+  };
+}
+
+function clusterPolicy(c: Cluster): ExplainClusterPolicy {
+  const out: ExplainClusterPolicy = {
+    key: c.key,
+    protocol: c.protocol,
+    loadBalancer: c.loadBalancer,
+    connectionPool: c.connectionPool,
+    tls: c.tls.mode,
+    serverIdentities: c.serverIdentities,
+  };
+  if (c.outlierDetection) out.outlierDetection = c.outlierDetection;
+  if (c.destinationRule) out.destinationRule = c.destinationRule;
+  return out;
+}
+
+function verdictOf(
+  kind: RouteDecisionKind,
+  flag: string | undefined,
+  redirect: RedirectPolicy | undefined,
+  direct: DirectResponsePolicy | undefined,
+  chosen: ExplainDestination | undefined,
+): ExplainResult['verdict'] {
+  switch (kind) {
+    case 'no-route':
+      return {
+        outcome: 'no-route',
+        status: 404,
+        responseFlag: flag ?? 'NR',
+        summary: '404 from the caller sidecar: no route (NR)',
+      };
+    case 'blackhole':
+      return {
+        outcome: 'blackhole',
+        status: 502,
+        responseFlag: 'NR',
+        summary: '502: the host is not in the registry and outbound traffic is REGISTRY_ONLY',
+      };
+    case 'passthrough':
+      return {
+        outcome: 'passthrough',
+        status: null,
+        summary: 'forwarded unchanged to the original destination (ALLOW_ANY)',
+      };
+    case 'redirect':
+      return {
+        outcome: 'redirect',
+        status: redirect!.status,
+        summary: `${redirect!.status} redirect to ${redirect!.location}`,
+      };
+    case 'direct-response':
+      return {
+        outcome: 'direct-response',
+        status: direct!.status,
+        summary: `${direct!.status} answered by the caller sidecar`,
+      };
+    default:
+      break;
+  }
+  const first = chosen?.endpoints[0];
+  if (!chosen || !first) {
+    return {
+      outcome: 'no-healthy-upstream',
+      status: 503,
+      responseFlag: 'UH',
+      summary: `503: no endpoint for ${chosen?.clusterKey ?? 'the route'} (UH)`,
+    };
+  }
+  const base = { mtls: first.mtls, authorization: first.authorization };
+  if (first.outcome === 'mtls-refused') {
+    return {
+      outcome: 'mtls-refused',
+      status: 503,
+      responseFlag: 'UC',
+      summary: `503: ${first.pod} requires ${first.mtls.mode === 'STRICT' ? 'mTLS' : 'plaintext'} but the caller sends ${first.transport}`,
+      ...base,
+    };
+  }
+  if (first.outcome === 'denied') {
+    return {
+      outcome: 'denied',
+      status: 403,
+      summary: `403 RBAC: access denied at ${first.pod}: ${first.authorization.reason}`,
+      ...base,
+    };
+  }
+  return {
+    outcome: 'allowed',
+    status: null,
+    summary: `served by ${first.pod} (${first.transport}, ${first.authorization.reason})`,
+    ...base,
+  };
+}
+
+// ---------------------------------------------------------------- text view
+
+function pct(p: number): string {
+  return `${(p * 100).toFixed(p * 100 === Math.round(p * 100) ? 0 : 1)} %`;
+}
+
+function ms(v: number | null): string {
+  return v === null ? 'none' : `${v} ms`;
+}
+
+/** A readable rendering of an explain result (what `tsmesh explain` prints by default). */
+export function formatExplain(r: ExplainResult): string {
+  const lines: string[] = [];
+  const q = r.request;
+  const c = r.caller;
+  lines.push(`${q.method} ${q.scheme}://${q.authority}${q.path}${q.query ? `?${q.query}` : ''}`);
+  lines.push(`  from      ${c.namespace}/${c.workload} (${c.identity ?? 'no sidecar'})`);
+  const headerNames = Object.keys(q.headers);
+  if (headerNames.length)
+    lines.push(`  headers   ${headerNames.map((h) => `${h}: ${q.headers[h]}`).join(', ')}`);
+  lines.push('');
+  lines.push(`verdict     ${r.verdict.summary}`);
+  lines.push('');
+  const rt = r.route;
+  lines.push(`route       ${rt.kind}${rt.service ? ` for ${rt.service.host}:${rt.service.port}` : ''}`);
+  if (rt.virtualService) {
+    const rule = rt.rule
+      ? `, rule ${rt.rule.index}${rt.rule.name ? ` (${rt.rule.name})` : ''}${rt.rule.matchIndex !== undefined ? `, match ${rt.rule.matchIndex}` : ''}`
+      : '';
+    lines.push(`  by        VirtualService ${rt.virtualService}${rule}`);
+  }
+  lines.push(`  why       ${rt.reason}`);
+  for (const d of rt.destinations) {
+    const chosen = rt.chosen?.clusterKey === d.clusterKey ? '  <- this draw' : '';
+    lines.push(
+      `  to        ${pct(d.probability).padStart(7)}  ${d.host}:${d.port}${d.subset ? ` subset ${d.subset}` : ''}${chosen}`,
+    );
+  }
+  lines.push(`  timeout   ${ms(rt.timeoutMs)}`);
+  const rr = rt.retries;
+  lines.push(
+    `  retries   ${rr.attempts === 0 ? 'none' : `${rr.attempts} (${rr.source}) on ${[...rr.retryOn, ...rr.retriableStatusCodes.map(String)].join(',')}${rr.perTryTimeoutMs !== null ? `, per try ${rr.perTryTimeoutMs} ms` : ''}, backoff ${rr.backoffBaseMs} ms`}`,
+  );
+  if (rt.fault?.delay)
+    lines.push(`  fault     delay ${rt.fault.delay.ms} ms for ${rt.fault.delay.percent} % of requests`);
+  if (rt.fault?.abort)
+    lines.push(`  fault     abort ${rt.fault.abort.status} for ${rt.fault.abort.percent} % of requests`);
+  for (const m of rt.mirrors)
+    lines.push(`  mirror    ${m.percent} % to ${m.host}:${m.port}${m.subset ? ` subset ${m.subset}` : ''}`);
+  if (rt.rewrite) {
+    lines.push(
+      `  rewrite   ${[rt.rewrite.uri !== undefined ? `uri ${rt.rewrite.matchedPrefix !== undefined ? `${rt.rewrite.matchedPrefix} -> ` : ''}${rt.rewrite.uri}` : '', rt.rewrite.authority ? `authority ${rt.rewrite.authority}` : '', rt.rewrite.uriRegex ? `regex ${rt.rewrite.uriRegex.match} -> ${rt.rewrite.uriRegex.rewrite}` : ''].filter(Boolean).join(', ')}`,
+    );
+  }
+  const edits = (label: string, ops: HeaderEdits['request']) => {
+    const parts = [
+      ...Object.entries(ops.set).map(([k, v]) => `set ${k}: ${v}`),
+      ...Object.entries(ops.add).map(([k, v]) => `add ${k}: ${v}`),
+      ...ops.remove.map((k) => `remove ${k}`),
+    ];
+    if (parts.length) lines.push(`  ${label} ${parts.join('; ')}`);
+  };
+  edits('request  ', rt.headers.request);
+  edits('response ', rt.headers.response);
+
+  for (const d of rt.destinations) {
+    lines.push('');
+    lines.push(`cluster     ${d.clusterKey}`);
+    if (!d.cluster) {
+      lines.push('  (missing)');
+      continue;
+    }
+    const p = d.cluster;
+    const lb = p.loadBalancer.hash
+      ? `${p.loadBalancer.kind} ${JSON.stringify(p.loadBalancer.hash)}`
+      : p.loadBalancer.kind;
+    lines.push(
+      `  policy    ${lb}, tls ${p.tls}${p.destinationRule ? `, DestinationRule ${p.destinationRule}` : ''}`,
+    );
+    const cp = p.connectionPool;
+    const limit = (n: number) => (n >= 4294967295 ? 'unlimited' : String(n));
+    lines.push(
+      `  pool      maxConnections ${limit(cp.maxConnections)}, http1MaxPendingRequests ${limit(cp.http1MaxPendingRequests)}, http2MaxRequests ${limit(cp.http2MaxRequests)}`,
+    );
+    if (p.outlierDetection) {
+      const o = p.outlierDetection;
+      lines.push(
+        `  outlier   consecutive5xxErrors ${o.consecutive5xxErrors}, interval ${o.intervalMs} ms, baseEjectionTime ${o.baseEjectionTimeMs} ms, maxEjectionPercent ${o.maxEjectionPercent}`,
+      );
+    }
+    if (d.endpoints.length === 0) lines.push('  endpoints none');
+    for (const e of d.endpoints) {
+      const policy = e.authorization.policy ? ` by ${e.authorization.policy}` : '';
+      lines.push(
+        `  endpoint  ${e.pod} port ${e.port} ${e.transport}, server ${e.mtls.mode}${e.mtls.policy ? ` (${e.mtls.policy})` : ''}, ${e.outcome}${e.outcome === 'denied' || e.authorization.policy ? policy : ''}`,
+      );
+    }
+  }
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}
