@@ -15,6 +15,7 @@ import {
   isRecord,
   list,
   map,
+  notSupported,
   num,
   obj,
   oneOf,
@@ -30,7 +31,12 @@ const host = (opts: { allowStar?: boolean } = {}) =>
   str({ nonEmpty: true, check: (s) => hostError(s, opts) });
 const percent = obj({ value: required(num({ min: 0, max: 100 })) });
 const portSelector = obj({ number: port() });
-const destination = obj({ host: required(host({ allowStar: false })), subset: str(), port: portSelector });
+const destinationHost = str({
+  nonEmpty: true,
+  check: (s) =>
+    s.includes('*') ? `${JSON.stringify(s)}: a destination host cannot contain a wildcard` : hostError(s),
+});
+const destination = obj({ host: required(destinationHost), subset: str(), port: portSelector });
 
 /** exactly one of exact/prefix/regex; `allowEmpty` for header presence matches. */
 function stringMatch(opts: { allowEmpty?: boolean; prefix?: boolean } = {}): Check {
@@ -321,7 +327,13 @@ export const virtualServiceSpec = obj(
       if (!isDelegate && Array.isArray(s.hosts) && s.hosts.length === 0) {
         reportInvalid(ctx, joinPath(p, 'hosts'), 'at least one host is required');
       }
-      if (isDelegate) reportInvalid(ctx, joinPath(p, 'hosts'), 'required field is missing');
+      if (isDelegate) {
+        notSupported(
+          ctx,
+          joinPath(p, 'hosts'),
+          'a VirtualService without hosts is a delegate, which the bundled runtime does not support; list the hosts',
+        );
+      }
       const rules = ['http', 'tcp', 'tls'].filter(
         (k) => Array.isArray(s[k]) && (s[k] as unknown[]).length > 0,
       );

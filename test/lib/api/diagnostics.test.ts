@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   countDiagnostics,
@@ -50,6 +51,13 @@ describe('diagnostic codes', () => {
     const codes = Object.values(DIAGNOSTIC_CODES).map((c) => c.code);
     expect(new Set(codes).size).toBe(codes.length);
     for (const code of codes) expect(code).toMatch(/^(IST|TSM)\d{4}$/);
+  });
+
+  it('documents every code in docs/config.md', () => {
+    const doc = readFileSync(new URL('../../../docs/config.md', import.meta.url), 'utf8');
+    for (const c of Object.values(DIAGNOSTIC_CODES)) {
+      expect(doc).toMatch(new RegExp(`\\| ${c.code} \\| ${c.name} +\\|`));
+    }
   });
 
   it('builds a diagnostic with the default severity of its code', () => {

@@ -128,6 +128,16 @@ describe('validateObjects: invalid Istio config is an error with its exact path'
       'header name "End-User" must be lower-case',
     ],
     [
+      'a wildcard destination host',
+      object('VirtualService', {
+        hosts: ['r'],
+        http: [{ route: [{ destination: { host: '*.example.com' } }] }],
+      }),
+      'IST0106',
+      'spec.http[0].route[0].destination.host',
+      '"*.example.com": a destination host cannot contain a wildcard',
+    ],
+    [
       'a port out of range',
       object('VirtualService', {
         hosts: ['r'],
@@ -357,6 +367,12 @@ describe('validateObjects: valid Istio config the bundled runtime does not imple
       object('VirtualService', { hosts: ['r'], http: [{ delegate: { name: 'd' } }] }),
       'spec.http[0].delegate',
       'not supported by the bundled runtime (valid for target istio)',
+    ],
+    [
+      'a delegate VirtualService (one without hosts)',
+      object('VirtualService', { http: [{ route: [{ destination: { host: 'r' } }] }] }),
+      'spec.hosts',
+      'a VirtualService without hosts is a delegate, which the bundled runtime does not support; list the hosts',
     ],
     [
       'tls routes',
