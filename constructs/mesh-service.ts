@@ -11,6 +11,8 @@ import type { ServicePort } from './service-port.js';
 import { Sidecar } from './sidecar.js';
 import type { SidecarOptions } from './sidecar-options.js';
 
+const INJECT_LABEL = 'sidecar.istio.io/inject';
+
 /** How one version of a service runs. Service-level values are defaults for every version. */
 export interface WorkloadOptions {
   /**
@@ -289,7 +291,6 @@ export class MeshService extends ServiceBase {
       }
       annotations[ANNOTATIONS.localCommand] = JSON.stringify({ [this.serviceName]: o.localCommand });
     }
-    if (!this.mesh.bundled && !this.meshed) labels['sidecar.istio.io/inject'] = 'false';
 
     const deployment = new kplus.Deployment(this, `Deployment-${version}`, {
       metadata: { name: deploymentName, namespace: this.namespace, labels },
@@ -297,7 +298,8 @@ export class MeshService extends ServiceBase {
       replicas,
       serviceAccount: this.serviceAccount,
       automountServiceAccountToken: false,
-      podMetadata: { labels, annotations },
+      // An unmeshed pod says so the way Istio reads it, for both targets and for lib/'s registry.
+      podMetadata: { labels: this.meshed ? labels : { ...labels, [INJECT_LABEL]: 'false' }, annotations },
       securityContext: { ensureNonRoot: true, user, group: user, fsGroup: user },
       containers: [
         {

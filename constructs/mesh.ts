@@ -2,7 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { ApiObject, Chart, Duration } from 'cdk8s';
 import type * as kplus from 'cdk8s-plus-28';
 import { Construct, type IConstruct } from 'constructs';
-import type { MeshConfigSpec } from '../lib/api/types.js';
+import { analyze } from '../lib/analyze.js';
+import { formatDiagnostic } from '../lib/api/diagnostics.js';
+import type { MeshConfigSpec, MeshObject } from '../lib/api/types.js';
 import {
   CONTROL_PLANE_NAME,
   DEFAULT_ROOT_NAMESPACE,
@@ -249,6 +251,7 @@ export class Mesh extends Construct {
       });
     }
     this.charts.add(Chart.of(this));
+    this.node.addValidation({ validate: () => this.analyzeObjects() });
 
     if (props.mtls !== undefined) {
       if (!Object.values(MtlsMode).includes(props.mtls)) {
@@ -402,6 +405,31 @@ export class Mesh extends Construct {
       metadata: { name: 'mesh', namespace: this.rootNamespace },
       spec,
     };
+  }
+
+  /**
+   * Checks the rendered objects with lib/'s analyzer, the one `tsmesh analyze` runs: field
+   * validation, references to hosts and subsets, conflicting VirtualServices, subsets that
+   * select no workload. For the bundled target, Istio features it does not implement are errors.
+   */
+  public analyzeObjects(): string[] {
+    let objects: Record<string, any>[];
+    try {
+      objects = this.configObjects();
+    } catch (err) {
+      return [(err as Error).message];
+    }
+    const loaded = [this.meshConfigDocument(), ...objects].map((object) => ({
+      object: object as MeshObject,
+    }));
+    const diagnostics = analyze(loaded, {
+      target: this.target,
+      rootNamespace: this.rootNamespace,
+      unsupported: this.bundled ? 'error' : 'warning',
+    });
+    return diagnostics
+      .filter((d) => d.severity === 'error')
+      .map((d) => `mesh analysis: ${formatDiagnostic(d)}`);
   }
 
   /** Every object of the mesh's charts that the control plane reads, rendered. */
