@@ -214,12 +214,18 @@ interface CpuProfile {
 /** Groups a frame by where its code lives: our modules by file, Node internals by module. */
 function category(url: string, name: string): string {
   if (url === '') return name.startsWith('(') ? name : `native ${name}`;
-  const build = url.indexOf('/build/');
-  if (build >= 0) return url.slice(build + 7);
+  const own = projectFile(url);
+  if (own !== undefined) return own;
   if (url.startsWith('node:')) return url;
   const nm = url.lastIndexOf('/node_modules/');
   if (nm >= 0) return `npm ${url.slice(nm + 14).split('/')[0]}`;
   return url;
+}
+
+/** `runtime/proxy/forward.js` for a compiled project file, undefined for anything else. */
+function projectFile(url: string): string | undefined {
+  if (!url.startsWith('file://') || url.includes('/node_modules/')) return undefined;
+  return /\/((?:runtime|lib|constructs)\/.*)$/.exec(url)?.[1];
 }
 
 function summarizeProfile(file: string, top: number): string {
@@ -238,11 +244,27 @@ function summarizeProfile(file: string, top: number): string {
   for (const [id, t] of self) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     if (functionName === '(idle)') continue;
-    const short = url.includes('/build/') ? url.slice(url.indexOf('/build/') + 7) : url.replace(/^.*\//, '');
+    const short = projectFile(url) ?? url.replace(/^.*\//, '');
     const key = `${functionName || '(anonymous)'} ${short}${url ? `:${lineNumber + 1}` : ''}`;
     fns.set(key, (fns.get(key) ?? 0) + t);
     const c = category(url, functionName);
     cats.set(c, (cats.get(c) ?? 0) + t);
+  }
+  // Inclusive time of our own modules (and of stream.pipeline): a sample counts once for every
+  // distinct module on its stack.
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, t] of self) {
+    if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const url = byId.get(cur)!.callFrame.url;
+      const own = projectFile(url);
+      if (own !== undefined) seen.add(own);
+      else if (url === 'node:internal/streams/pipeline') seen.add('stream.pipeline (node)');
+    }
+    for (const k of seen) inclusive.set(k, (inclusive.get(k) ?? 0) + t);
   }
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1)} %`;
   const rows = (m: Map<string, number>) =>
@@ -254,7 +276,8 @@ function summarizeProfile(file: string, top: number): string {
   return (
     `busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled\n\n` +
     `| self time by function | share of busy |\n|---|---:|\n${rows(fns)}\n\n` +
-    `| self time by module | share of busy |\n|---|---:|\n${rows(cats)}`
+    `| self time by module | share of busy |\n|---|---:|\n${rows(cats)}\n\n` +
+    `| inclusive time of project modules | share of busy |\n|---|---:|\n${rows(inclusive)}`
   );
 }
 

@@ -98,19 +98,29 @@ describe('access log', () => {
     });
   });
 
-  it('batches the lines of one event-loop turn into a single write', async () => {
+  it('writes the pending lines with one write at the end of the turn that reaches flushBytes', async () => {
     const { stream, writes } = recorder();
-    const log = new AccessLog({ stream });
+    const log = new AccessLog({ stream, flushBytes: 4000 });
     for (let i = 0; i < 50; i++) log.log(rec({ status: 200 + (i % 3) }));
     expect(writes).toHaveLength(0); // nothing written synchronously
     await nextTurn();
     expect(writes).toHaveLength(1);
     expect(writes[0].trim().split('\n')).toHaveLength(50);
+    expect(log.written).toBe(50);
+    expect(log.dropped).toBe(0);
+  });
+
+  it('writes a lone line within flushIntervalMs', async () => {
+    const { stream, writes } = recorder();
+    const log = new AccessLog({ stream, flushIntervalMs: 20 });
     log.log(rec());
     await nextTurn();
+    expect(writes).toHaveLength(0); // below flushBytes: waits for the interval
+    await new Promise((r) => setTimeout(r, 80));
+    expect(writes).toHaveLength(1);
+    log.log(rec());
+    log.flush();
     expect(writes).toHaveLength(2);
-    expect(log.written).toBe(51);
-    expect(log.dropped).toBe(0);
   });
 
   it('drops and counts lines while a real pipe nobody reads is full, without blocking', async () => {
@@ -152,7 +162,7 @@ describe('access log', () => {
         release = cb; // complete only when the test says so
       },
     });
-    const log = new AccessLog({ stream });
+    const log = new AccessLog({ stream, flushBytes: 1 });
     log.log(rec());
     await nextTurn();
     expect(writes).toHaveLength(1);
@@ -167,9 +177,9 @@ describe('access log', () => {
     expect(log.dropped).toBe(1);
   });
 
-  it('drops lines beyond maxBatchLines in one turn', async () => {
+  it('drops lines beyond maxBatchLines waiting for a write', async () => {
     const { stream, writes } = recorder();
-    const log = new AccessLog({ stream, maxBatchLines: 10 });
+    const log = new AccessLog({ stream, maxBatchLines: 10, flushBytes: 1 });
     for (let i = 0; i < 25; i++) log.log(rec());
     await nextTurn();
     expect(writes[0].trim().split('\n')).toHaveLength(10);
@@ -182,7 +192,7 @@ describe('access log', () => {
         cb(new Error('EPIPE'));
       },
     });
-    const log = new AccessLog({ stream });
+    const log = new AccessLog({ stream, flushBytes: 1 });
     log.log(rec());
     await nextTurn();
     await nextTurn();
@@ -206,6 +216,10 @@ describe('access log', () => {
     );
     expect(() => new AccessLog({ highWaterMark: 1.5 })).toThrow(
       /highWaterMark must be a positive integer, got 1.5/,
+    );
+    expect(() => new AccessLog({ flushBytes: -1 })).toThrow(/flushBytes must be a positive integer, got -1/);
+    expect(() => new AccessLog({ flushIntervalMs: Number.NaN })).toThrow(
+      /flushIntervalMs must be >= 0, got NaN/,
     );
   });
 });
