@@ -40,6 +40,7 @@ export class DiscoverySession {
   nackError?: string;
   nackedVersion?: number;
   closed = false;
+  private failed = false;
   private readonly decoder: FrameDecoder;
 
   constructor(
@@ -81,12 +82,15 @@ export class DiscoverySession {
   }
 
   fail(code: ErrorCode, message: string, requestId?: string): void {
+    if (this.failed) return;
+    this.failed = true;
     this.send({ type: 'error', code, message, fatal: true, ...(requestId ? { requestId } : {}) });
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   private onData(chunk: Buffer): void {
+    if (this.failed) return;
     let values: unknown[];
     try {
       values = this.decoder.push(chunk);

@@ -96,6 +96,8 @@ export class ControlPlaneConnection extends EventEmitter<{
             socket.destroy(err as Error);
             return;
           }
+          if (msg.type === 'error' && msg.fatal)
+            conn.closeError ??= new Error(`control plane: ${msg.message}`);
           conn.emit('message', msg);
         }
       });
