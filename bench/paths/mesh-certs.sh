@@ -3,7 +3,7 @@
 # shaped like the ones the control plane issues (ECDSA P-256 like the yardstick's certificates,
 # exactly one URI SAN spiffe://cluster.local/ns/bench/sa/<sa>, not a CA, serverAuth + clientAuth;
 # one host, so no clock skew to allow for).
-# Usage: mesh-certs.sh DIR SA...   writes DIR/root-cert.pem and DIR/<sa>/{cert-chain,key,root-cert}.pem
+# Usage: mesh-certs.sh DIR SA...   writes DIR/root-cert.pem and DIR/<sa>/{cert,key,root-cert}.pem (the --cert-dir layout)
 set -euo pipefail
 dir=${1:?usage: mesh-certs.sh DIR SA...}
 shift
@@ -25,7 +25,7 @@ for sa in "$@"; do
     "extendedKeyUsage=serverAuth,clientAuth" \
     "subjectAltName=critical,URI:spiffe://cluster.local/ns/bench/sa/$sa" >"$sa/ext.cnf"
   openssl x509 -req -in "$sa/req.csr" -CA root-cert.pem -CAkey root-key.pem -CAcreateserial \
-    -days 1 -extfile "$sa/ext.cnf" -out "$sa/cert-chain.pem" 2>/dev/null
+    -days 1 -extfile "$sa/ext.cnf" -out "$sa/cert.pem" 2>/dev/null
   cp root-cert.pem "$sa/root-cert.pem"
   rm -f "$sa/req.csr" "$sa/ext.cnf"
 done

@@ -7,8 +7,9 @@
 //   ROLE  direct       the client sidecar forwards to the backend itself (unmeshed endpoint)
 //         client       the client sidecar forwards to the backend's sidecar (meshed endpoint)
 //         server       the backend's own sidecar (inbound to the app)
-// Env: LISTEN_PORT TARGET_HOST TARGET_PORT (the harness contract), MTLS=0 for plaintext between
-// the sidecars (a DestinationRule with tls DISABLE and a PERMISSIVE backend), ACCESS_LOG=0.
+// Env: LISTEN_PORT TARGET_HOST TARGET_PORT (the harness contract), POD_IP (the backend pod's
+// address when it runs a sidecar: where the client reaches that sidecar), MTLS=0 for plaintext
+// between the sidecars (a DestinationRule with tls DISABLE and a PERMISSIVE backend), ACCESS_LOG=0.
 import { writeFileSync } from 'node:fs';
 
 const [role, out] = process.argv.slice(2);
@@ -82,7 +83,7 @@ const backendPod = {
   workload: 'backend',
   serviceAccount: 'backend',
   labels: { app: 'backend', version: 'v1' },
-  address: targetHost,
+  address: role === 'direct' ? targetHost : (env.POD_IP ?? targetHost),
   ports: [{ name: 'http', containerPort: targetPort, protocol: 'http' }],
   meshed: role !== 'direct',
   ...(role !== 'direct' ? { identity: identity('backend') } : {}),

@@ -1,0 +1,26 @@
+# Shared by the tsmesh-*.sh benchmark paths (sourced, not run). Follows the yardstick's path
+# contract (../shared/bench/README.md): LISTEN_PORT, TARGET_HOST, TARGET_PORT, HOP_PORT, WORK_DIR.
+# Optional: ACCESS_LOG=0 (run with --no-access-log), TSMESH_NODE_FLAGS (e.g. --cpu-prof ...),
+# DRAIN_SECONDS (default 1, so a SIGTERM ends the run quickly and profiles get written).
+set -euo pipefail
+: "${LISTEN_PORT:?} ${TARGET_HOST:?} ${TARGET_PORT:?} ${HOP_PORT:?} ${WORK_DIR:?}"
+TSMESH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TSMESH_PATHS=$TSMESH_ROOT/bench/paths
+TSMESH_CLI=${TSMESH_CLI:-$TSMESH_ROOT/build/runtime/cli/main.js}
+[[ -f $TSMESH_CLI ]] || { echo "missing $TSMESH_CLI: run npm run build" >&2; exit 1; }
+# The CLI has no flag for the peer sidecar's inbound port: a client sidecar always dials
+# <endpoint address>:15006. So the backend "pod" gets its own loopback address derived from
+# HOP_PORT (127.1.x.y), unique per HOP_PORT, and its sidecar's inbound listens on 15006 there.
+BACKEND_POD_IP=127.1.$(((HOP_PORT >> 8) & 255)).$((HOP_PORT & 255))
+access_log_flag=()
+[[ ${ACCESS_LOG:-1} == 0 ]] && access_log_flag=(--no-access-log)
+
+# tsmesh_proxy SNAPSHOT CERT_DIR ADDRESS OUTBOUND_PORT INBOUND_PORT
+tsmesh_proxy() {
+  local snapshot=$1 certs=$2 address=$3 outbound=$4 inbound=$5
+  # shellcheck disable=SC2086 # TSMESH_NODE_FLAGS is a list of node flags
+  node ${TSMESH_NODE_FLAGS:-} "$TSMESH_CLI" proxy --snapshot "$snapshot" --cert-dir "$certs" \
+    --address "$address" --outbound-port "$outbound" --inbound-port "$inbound" \
+    --admin-port 0 --stats-port 0 --health-port 0 --drain-seconds "${DRAIN_SECONDS:-1}" \
+    --app-host "$TARGET_HOST" "${access_log_flag[@]}"
+}
