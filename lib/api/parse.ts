@@ -16,6 +16,8 @@ export interface LoadedObject {
   source?: SourceRef;
   /** Field path → one-based line in the source file, so diagnostics can point at the field. */
   lines?: ReadonlyMap<string, number>;
+  /** Set when the object was shipped inside a `tsmesh-config` ConfigMap: that ConfigMap's reference. */
+  configMap?: string;
 }
 
 export interface ParseResult {
@@ -280,6 +282,7 @@ function expandConfigMap(
       continue;
     }
     const inner = parseYaml(text, `${raw.source?.file ?? ref}[${key}]`, options);
+    for (const o of inner.objects) o.configMap ??= ref;
     result.objects.push(...inner.objects);
     result.diagnostics.push(...inner.diagnostics);
     for (const [k, n] of Object.entries(inner.skipped)) result.skipped[k] = (result.skipped[k] ?? 0) + n;

@@ -80,26 +80,53 @@ async function expand(path: string, diagnostics: Diagnostic[]): Promise<string[]
   return out;
 }
 
-/** Keeps the first of each kind/namespace/name and reports every later one, naming both places. */
+/** Kinds whose ConfigMap copy carries only what the control plane reads, so it is not compared. */
+const SUMMARIZED_KINDS = new Set(['Deployment', 'Service', 'ServiceAccount', 'Namespace']);
+
+/**
+ * Keeps one object per kind/namespace/name and reports every other, naming both places.
+ * A synthesized manifest holds each mesh object twice, as a document and as its copy inside the
+ * `tsmesh-config` ConfigMap; the two are one object (the document is kept). Istio objects and
+ * MeshConfig must be identical in both places, otherwise the copy is reported as stale.
+ */
 export function refuseDuplicates(objects: LoadedObject[], diagnostics: Diagnostic[]): LoadedObject[] {
-  const first = new Map<string, LoadedObject>();
-  const kept: LoadedObject[] = [];
+  const kept = new Map<string, LoadedObject>();
   for (const o of objects) {
     const key = objectKey(o.object);
-    const earlier = first.get(key);
+    const earlier = kept.get(key);
     if (!earlier) {
-      first.set(key, o);
-      kept.push(o);
+      kept.set(key, o);
+      continue;
+    }
+    const oneIsCopy = (earlier.configMap === undefined) !== (o.configMap === undefined);
+    const sameObject =
+      SUMMARIZED_KINDS.has(o.object.kind) || canonical(earlier.object) === canonical(o.object);
+    if (oneIsCopy && sameObject) {
+      if (earlier.configMap !== undefined) kept.set(key, o);
       continue;
     }
     const here = formatSource(o.source) ?? 'input';
     const there = formatSource(earlier.source) ?? 'input';
-    const d = diagnostic('duplicateObject', {
-      object: objectRef(o.object),
-      message: `defined twice: in ${there} and in ${here}; each kind, namespace and name may appear once`,
-    });
+    const message = oneIsCopy
+      ? `the copy in ConfigMap ${(o.configMap ?? earlier.configMap)!.replace(/^ConfigMap /, '')} differs from the object itself (${there} and ${here}); synthesize again so they agree`
+      : `defined twice: in ${there} and in ${here}; each kind, namespace and name may appear once`;
+    const d = diagnostic('duplicateObject', { object: objectRef(o.object), message });
     if (o.source) d.source = o.source;
     diagnostics.push(d);
   }
-  return kept;
+  return [...kept.values()];
+}
+
+/** JSON with sorted keys, so two renderings of one object compare equal. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const r = value as Record<string, unknown>;
+    return `{${Object.keys(r)
+      .filter((k) => r[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(r[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
