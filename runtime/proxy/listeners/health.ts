@@ -70,7 +70,7 @@ export function createStatsServer(ctx: ProxyContext, ready: () => boolean): Serv
       return;
     }
     const m = /^\/app-health\/([^/]+)\/(readyz|livez|startupz)$/.exec(path);
-    const probe = m ? ctx.options.appProbes[`${m[1]}/${m[2]}`] : undefined;
+    const probe = m ? ctx.options.appProbes[path] : undefined;
     if (probe) {
       void probeApp(ctx.options.appHost, probe).then((status) => {
         res.writeHead(status >= 200 && status < 400 ? 200 : status, { 'content-type': 'text/plain' });
