@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCertificate, generateRsaKeyPair } from '../../lib/pki/index.js';
+import { readState } from '../../runtime/local/state.js';
 import { CLI, FAKE_TSMESH, FIXTURES, sh, tempDir, tryRun } from './helpers.js';
 
 const env = { ...process.env, TSMESH_LOCAL_COMMAND: JSON.stringify(FAKE_TSMESH) };
@@ -122,11 +123,7 @@ describe('each check fails when its condition does not hold', () => {
     });
 
     it('control-plane fails when the control plane is gone', () => {
-      const pid = Number(
-        sh('sh', ['-c', `ls -l /proc/*/fd 2>/dev/null | true; cat ${join(stateDir, 'run.json')}`]).match(
-          /"role": "control-plane",\s+"pid": (\d+)/,
-        )![1],
-      );
+      const pid = readState(stateDir)!.controlPlane.processes[0].pid;
       process.kill(pid, 'SIGKILL');
       const out = check(stateDir, ['control-plane']);
       expect(out.status).toBe(1);
