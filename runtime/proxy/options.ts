@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { HEADERS, MESH_ALPN, PORTS } from '../../lib/constants.js';
+import type { ProtocolOptionsInput } from './dispatch.js';
 import type { CertificateSource, SnapshotSource } from './sources.js';
 import type { Telemetry } from './telemetry/index.js';
 
@@ -74,6 +75,8 @@ export interface ProxyOptions {
   random: () => number;
   /** Operational log lines (not the access log). */
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** TCP, HTTP/2 and capture settings (dispatch.ts); defaults when absent. */
+  protocols?: ProtocolOptionsInput;
 }
 
 export const DEFAULT_PROXY_OPTIONS = {

@@ -17,6 +17,7 @@ import type { Cluster } from '../../lib/routing/types.js';
 import type { ProxySnapshot } from '../../lib/snapshot.js';
 import { type ActiveConfig, buildActiveConfig, retireClusters } from './config.js';
 import { type CertificateState, newCounters, type ProxyContext } from './context.js';
+import { ProtocolDispatch } from './dispatch.js';
 import { createAdminServer } from './listeners/admin.js';
 import { createHealthServer, createStatsServer } from './listeners/health.js';
 import { createInboundListener, type InboundListener, rejectMalformed } from './listeners/inbound.js';
@@ -45,6 +46,9 @@ export class SidecarProxy {
   private readonly env: ClusterEnvironment;
   private readonly appClusters = new Map<number, UpstreamCluster>();
   private outbound: Server | undefined;
+  /** TCP, HTTP/2 and capture dispatch (dispatch.ts). */
+  readonly protocols: ProtocolDispatch;
+  private outboundFront: NetServer | undefined;
   private inbound: InboundListener | undefined;
   private admin: Server | undefined;
   private stats: Server | undefined;
@@ -65,6 +69,7 @@ export class SidecarProxy {
       certificate: () => this.cert,
       draining: () => this.state === 'draining',
     };
+    this.protocols = new ProtocolDispatch(this.ctx, this.options.protocols);
     const peer = this.options.peerAddress;
     this.env = {
       secureContext: () => this.cert?.secureContext,
@@ -116,7 +121,11 @@ export class SidecarProxy {
     outbound.maxHeadersCount = o.maxHeadersCount + 1;
     outbound.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
     this.outbound = outbound;
-    this.inbound = createInboundListener(this.ctx, { appCluster: (port) => this.appCluster(port) });
+    this.inbound = createInboundListener(this.ctx, {
+      appCluster: (port) => this.appCluster(port),
+      meshConnection: (alpn, socket, conn) => this.protocols.meshConnection(alpn, socket, conn),
+    });
+    this.outboundFront = this.protocols.outboundFront(outbound);
     const ready = () => this.isReady();
     this.health = createHealthServer(ready);
     this.stats = createStatsServer(this.ctx, ready);
@@ -127,7 +136,8 @@ export class SidecarProxy {
       appClusters: () => this.appClusters.values(),
     });
     try {
-      await listen(outbound, o.ports.outbound, o.address);
+      await listen(this.outboundFront, o.ports.outbound, o.address);
+      await this.protocols.start();
       await listen(this.inbound.server, o.ports.inbound, o.address);
       await listen(this.stats, o.ports.stats, o.address);
       await listen(this.health, o.ports.health, o.address);
@@ -149,7 +159,7 @@ export class SidecarProxy {
       return a && typeof a === 'object' ? (a as AddressInfo).port : 0;
     };
     return {
-      outbound: port(this.outbound),
+      outbound: port(this.outboundFront),
       inbound: port(this.inbound?.server),
       admin: port(this.admin),
       stats: port(this.stats),
@@ -242,15 +252,22 @@ export class SidecarProxy {
   }
 
   private async closeServers(): Promise<void> {
+    await this.protocols.close();
     this.inbound?.close();
     this.outbound?.closeAllConnections();
     this.admin?.closeAllConnections();
     this.stats?.closeAllConnections();
     this.health?.closeAllConnections();
     await Promise.all(
-      [this.outbound, this.inbound?.server, this.inbound?.http, this.admin, this.stats, this.health].map(
-        (s) => new Promise<void>((resolve) => (s?.listening ? s.close(() => resolve()) : resolve())),
-      ),
+      [
+        this.outboundFront,
+        this.outbound,
+        this.inbound?.server,
+        this.inbound?.http,
+        this.admin,
+        this.stats,
+        this.health,
+      ].map((s) => new Promise<void>((resolve) => (s?.listening ? s.close(() => resolve()) : resolve()))),
     );
   }
 

@@ -67,6 +67,8 @@ export interface InboundListener {
 
 export interface InboundDeps {
   appCluster(port: number): UpstreamCluster;
+  /** Takes mesh mTLS connections with another ALPN than HTTP/1.1 (dispatch.ts); false: refuse. */
+  meshConnection?(alpn: string, socket: Socket, conn: { peerIdentity?: string; port?: number }): boolean;
 }
 
 export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): InboundListener {
@@ -134,7 +136,9 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       secureContext: cert.secureContext,
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: [MESH_ALPN.http11],
+      ALPNProtocols: deps.meshConnection
+        ? [MESH_ALPN.http11, MESH_ALPN.h2, MESH_ALPN.tcp]
+        : [MESH_ALPN.http11],
     });
     tls.on('error', () => tls.destroy());
     tls.once('secure', () => {
@@ -148,7 +152,8 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       const peer = tls.getPeerX509Certificate();
       const check = checkPeerCertificate(peer);
       const sni = parseMeshSni(tls.servername);
-      if (!check.ok || tls.alpnProtocol !== MESH_ALPN.http11) {
+      const alpn = typeof tls.alpnProtocol === 'string' ? tls.alpnProtocol : '';
+      if (!check.ok || !MESH_ALPN_VALUES.includes(alpn)) {
         ctx.options.log(
           'warn',
           `inbound mTLS refused: ${check.ok ? `ALPN ${tls.alpnProtocol}` : check.reason}`,
@@ -163,6 +168,10 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
         xfcc: `By=${own};Hash=${certificateHash(peer as X509Certificate)};URI=${check.spiffeId}`,
       };
       if (sni) conn.port = sni.port;
+      if (alpn !== MESH_ALPN.http11) {
+        if (!deps.meshConnection?.(alpn, tls, conn)) refuse(tls);
+        return;
+      }
       handOver(tls, conn);
     });
   };

@@ -1,0 +1,123 @@
+/**
+ * Protocol dispatch beyond the core's HTTP/1.1 path: which module takes a connection.
+ *
+ * - Outbound (15001): the capture front looks up the original destination; TCP service ports go
+ *   to the TCP proxy, HTTP/2 prior-knowledge connections to the HTTP/2 side, the rest to the
+ *   core's HTTP/1.1 server. Explicit TCP listeners serve hosts without capture.
+ * - Inbound (15006): mesh mTLS connections are told apart by the negotiated ALPN
+ *   (`tsmesh-tcp` → TCP proxy, `tsmesh-h2` → HTTP/2), plaintext ones by the HTTP/2 preface.
+ *
+ * The proxy builds one `ProtocolDispatch` and calls it at these points; nothing here is global.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { ProxyContext } from './context.js';
+import { createOutboundFront, createTcpListener, type TcpListenerSpec } from './tcp/listeners.js';
+import {
+  createOriginalDestinationResolver,
+  type OriginalDestinationOptions,
+  type OriginalDestinationResolver,
+} from './tcp/original-dst.js';
+import { type MeshConnection, TcpProxy, type TcpProxyOptions } from './tcp/proxy.js';
+
+export type { TcpListenerSpec } from './tcp/listeners.js';
+export type { MeshConnection } from './tcp/proxy.js';
+
+export interface ProtocolOptions {
+  /** Explicit TCP listeners (hosts without traffic capture). */
+  tcpListeners: readonly TcpListenerSpec[];
+  /** How the outbound listener finds a captured connection's original destination. */
+  originalDestination: Partial<OriginalDestinationOptions>;
+  tcp: Partial<TcpProxyOptions>;
+}
+
+export const PROTOCOL_DEFAULTS: ProtocolOptions = {
+  tcpListeners: [],
+  originalDestination: {},
+  tcp: {},
+};
+
+export type ProtocolOptionsInput = Partial<ProtocolOptions>;
+
+export class ProtocolDispatch {
+  readonly options: ProtocolOptions;
+  readonly tcp: TcpProxy;
+  private readonly resolve: OriginalDestinationResolver;
+  private readonly servers: NetServer[] = [];
+  private readonly sockets = new Set<Socket>();
+  private front: NetServer | undefined;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    input: ProtocolOptionsInput = {},
+  ) {
+    this.options = { ...PROTOCOL_DEFAULTS, ...input } satisfies ProtocolOptions;
+    this.tcp = new TcpProxy(ctx, this.options.tcp);
+    this.resolve = createOriginalDestinationResolver(this.options.originalDestination);
+  }
+
+  /** The outbound listener: wraps the core's HTTP/1.1 server. */
+  outboundFront(http: Server): NetServer {
+    this.front = createOutboundFront(
+      this.ctx,
+      {
+        tcp: this.tcp,
+        resolve: this.resolve,
+        http1: (socket) => handOver(http, socket),
+        h2: (socket) => socket.destroy(),
+      },
+      this.sockets,
+    );
+    return this.front;
+  }
+
+  /** Mesh mTLS connections whose ALPN is not HTTP/1.1; returns false when not handled. */
+  meshConnection(alpn: string, socket: Socket, conn: MeshConnection): boolean {
+    if (alpn === 'tsmesh-tcp') {
+      this.tcp.inbound(socket, conn);
+      return true;
+    }
+    return false;
+  }
+
+  /** Binds the explicit TCP listeners. */
+  async start(): Promise<void> {
+    for (const spec of this.options.tcpListeners) {
+      const server = createTcpListener(this.ctx, this.tcp, spec, this.sockets);
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) =>
+          reject(new Error(`cannot listen for TCP ${spec.destination} on port ${spec.port}: ${err.message}`));
+        server.once('error', onError);
+        server.listen(
+          { port: spec.port, host: spec.host ?? this.ctx.options.address, exclusive: true },
+          () => {
+            server.off('error', onError);
+            resolve();
+          },
+        );
+      });
+      this.servers.push(server);
+    }
+  }
+
+  /** Bound ports of the explicit TCP listeners, by destination. */
+  tcpListenerPorts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.servers.forEach((s, i) => {
+      out[this.options.tcpListeners[i].destination] = (s.address() as AddressInfo).port;
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.tcp.close();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+/** Gives a paused socket to an HTTP server and lets it read (sniffed bytes are replayed). */
+export function handOver(server: NetServer, socket: Socket): void {
+  server.emit('connection', socket);
+  socket.resume();
+}

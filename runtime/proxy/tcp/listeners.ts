@@ -1,0 +1,125 @@
+/**
+ * Listeners that feed the TCP proxy: the outbound capture front (15001), which looks up each
+ * connection's original destination and sends TCP service ports to the TCP proxy and
+ * everything else to the HTTP side (HTTP/2 by its connection preface, else HTTP/1.1); and
+ * explicit TCP listeners (`tcpListeners`), each bound for one destination service port, for
+ * hosts without traffic capture.
+ */
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { ProxyContext } from '../context.js';
+import type { OriginalDestinationResolver } from './original-dst.js';
+import type { TcpProxy } from './proxy.js';
+
+/** The HTTP/2 client connection preface (RFC 9113 §3.4). */
+export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** How long a connection may take to send the bytes that tell HTTP/2 from HTTP/1.1. */
+const SNIFF_TIMEOUT_MS = 10_000;
+
+/** An explicit TCP listener: connections to `port` go to the service port `destination`. */
+export interface TcpListenerSpec {
+  /** Port to bind (0 for an ephemeral one). */
+  port: number;
+  /** Address to bind. @default the proxy's address */
+  host?: string;
+  /** `host:port` of the destination service, as a client would name it (`db:5432`). */
+  destination: string;
+}
+
+export type ConnectionHandler = (socket: Socket) => void;
+
+/** 'h2' when `buf` starts with the HTTP/2 preface, 'http1' when it cannot, 'more' when undecided. */
+export function sniffH2(buf: Buffer): 'h2' | 'http1' | 'more' {
+  const n = Math.min(buf.length, H2_PREFACE.length);
+  if (buf.subarray(0, n).compare(H2_PREFACE, 0, n) !== 0) return 'http1';
+  return n === H2_PREFACE.length ? 'h2' : 'more';
+}
+
+/**
+ * Reads a connection's first bytes until HTTP/2 and HTTP/1.1 can be told apart, puts them back
+ * and hands the paused socket to `h2` or `http1`.
+ */
+export function dispatchHttp(socket: Socket, h2: ConnectionHandler, http1: ConnectionHandler): void {
+  let buffered: Buffer = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+  const cleanup = () => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('close', cleanup);
+  };
+  const onData = (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    const kind = sniffH2(buffered);
+    if (kind === 'more') return;
+    cleanup();
+    socket.pause();
+    socket.unshift(buffered);
+    if (kind === 'h2') h2(socket);
+    else http1(socket);
+  };
+  socket.on('data', onData);
+  socket.on('close', cleanup);
+  socket.resume();
+}
+
+export interface OutboundFrontDeps {
+  tcp: TcpProxy;
+  resolve: OriginalDestinationResolver;
+  /** Plain HTTP/1.1 (the core's outbound HTTP server). */
+  http1: ConnectionHandler;
+  /** HTTP/2 with prior knowledge (h2c). */
+  h2: ConnectionHandler;
+}
+
+/** The outbound capture listener; `sockets` tracks its connections so a stop can close them. */
+export function createOutboundFront(
+  ctx: ProxyContext,
+  deps: OutboundFrontDeps,
+  sockets: Set<Socket>,
+): NetServer {
+  return createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    deps.resolve(socket).then(
+      (dst) => {
+        if (socket.destroyed) return;
+        if (dst && dst.method !== 'local') {
+          const decision = deps.tcp.routeFor(dst.address, dst.port);
+          if (decision) return deps.tcp.outbound(socket, decision);
+        }
+        dispatchHttp(socket, deps.h2, deps.http1);
+      },
+      (err: Error) => {
+        ctx.options.log('warn', `outbound: original destination lookup failed: ${err.message}`);
+        dispatchHttp(socket, deps.h2, deps.http1);
+      },
+    );
+  });
+}
+
+/** An explicit TCP listener for one destination service port. */
+export function createTcpListener(
+  ctx: ProxyContext,
+  tcp: TcpProxy,
+  spec: TcpListenerSpec,
+  sockets: Set<Socket>,
+): NetServer {
+  const colon = spec.destination.lastIndexOf(':');
+  const host = spec.destination.slice(0, colon);
+  const port = Number(spec.destination.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`tcpListeners: destination must be 'host:port', got '${spec.destination}'`);
+  }
+  return createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const decision = tcp.routeForHost(host, port);
+    if (!decision) {
+      ctx.options.log('warn', `tcp listener: no service ${spec.destination} in the current config`);
+      socket.destroy();
+      return;
+    }
+    tcp.outbound(socket, decision);
+  });
+}
