@@ -188,11 +188,9 @@ function matchesPattern(pattern: string, host: string): boolean {
 function nameForms(svc: ServiceInfo, callerNamespace: string, domain: string): string[] {
   const names = [svc.host, ...svc.addresses];
   if (svc.kind === 'Service' && svc.name !== undefined) {
-    names.push(
-      `${svc.name}.${svc.namespace}`,
-      `${svc.name}.${svc.namespace}.svc`,
-      `${svc.name}.${svc.namespace}.svc.${domain}`,
-    );
+    names.push(`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`);
+    if (svc.host !== `${svc.name}.${svc.namespace}.svc.${domain}`)
+      names.push(`${svc.name}.${svc.namespace}.svc.${domain}`);
     if (svc.namespace === callerNamespace) names.push(svc.name);
   }
   return names;
@@ -228,22 +226,25 @@ function decision(
   kind: RouteDecision['kind'],
   reason: string,
   fields: Partial<RouteDecision> = {},
+  /** Rule-wide fields; `fields` wins where both set one. */
+  common: Partial<RouteDecision> = {},
 ): RouteDecision {
+  const mirrors = fields.mirrors ?? common.mirrors;
   return {
     kind,
-    service: fields.service,
-    virtualService: fields.virtualService,
-    ruleIndex: fields.ruleIndex,
-    ruleName: fields.ruleName,
+    service: fields.service ?? common.service,
+    virtualService: fields.virtualService ?? common.virtualService,
+    ruleIndex: fields.ruleIndex ?? common.ruleIndex,
+    ruleName: fields.ruleName ?? common.ruleName,
     matchIndex: fields.matchIndex,
-    destinations: fields.destinations ?? [],
+    destinations: fields.destinations ?? NO_DESTINATIONS,
     chosen: fields.chosen,
     clusterKey: fields.clusterKey,
-    timeoutMs: fields.timeoutMs ?? null,
-    retries: fields.retries ?? DISABLED_RETRY,
-    fault: fields.fault,
-    mirror: fields.mirrors?.[0],
-    mirrors: fields.mirrors ?? NO_MIRRORS,
+    timeoutMs: fields.timeoutMs ?? common.timeoutMs ?? null,
+    retries: fields.retries ?? common.retries ?? DISABLED_RETRY,
+    fault: fields.fault ?? common.fault,
+    mirror: mirrors?.[0],
+    mirrors: mirrors ?? NO_MIRRORS,
     rewrite: fields.rewrite,
     redirect: fields.redirect,
     directResponse: fields.directResponse,
@@ -255,6 +256,7 @@ function decision(
 
 const DISABLED_RETRY = disabledRetry();
 const NO_MIRRORS: readonly MirrorPolicy[] = Object.freeze([]);
+const NO_DESTINATIONS: readonly RouteDestination[] = Object.freeze([]);
 
 function serviceHost(svc: ServiceInfo, vs: VirtualService | undefined, ctx: Context): VirtualHost {
   const ports = new Map<number, PortRoutes>();
@@ -373,13 +375,12 @@ function compileRule(
     const redirect = { status: rule.redirect.redirectCode ?? 301, location: '' };
     compiled.redirect = rule.redirect;
     compiled.decisions = slots.map((matchIndex) => [
-      decision('redirect', `redirect by ${label}`, {
-        ...common,
-        matchIndex,
-        retries: DISABLED_RETRY,
-        headers: routeHeaders,
-        redirect,
-      }),
+      decision(
+        'redirect',
+        `redirect by ${label}`,
+        { matchIndex, retries: DISABLED_RETRY, headers: routeHeaders, redirect },
+        common,
+      ),
     ]);
     return compiled;
   }
@@ -390,13 +391,12 @@ function compileRule(
       (dr.body?.bytes !== undefined ? Buffer.from(dr.body.bytes, 'base64').toString('utf8') : undefined);
     const directResponse = body === undefined ? { status: dr.status } : { status: dr.status, body };
     compiled.decisions = slots.map((matchIndex) => [
-      decision('direct-response', `direct response ${dr.status} by ${label}`, {
-        ...common,
-        matchIndex,
-        retries: DISABLED_RETRY,
-        headers: routeHeaders,
-        directResponse,
-      }),
+      decision(
+        'direct-response',
+        `direct response ${dr.status} by ${label}`,
+        { matchIndex, retries: DISABLED_RETRY, headers: routeHeaders, directResponse },
+        common,
+      ),
     ]);
     return compiled;
   }
@@ -421,15 +421,19 @@ function compileRule(
     const matchedPrefix = matchIndex === undefined ? undefined : rule.match?.[matchIndex]?.uri?.prefix;
     const rewrite = resolveRewrite(rule, matchedPrefix);
     return dests.map(({ dest }, d) =>
-      decision('route', reasons[d], {
-        ...common,
-        matchIndex,
-        destinations,
-        chosen: dest,
-        clusterKey: dest.clusterKey,
-        headers: headerEdits[d],
-        rewrite,
-      }),
+      decision(
+        'route',
+        reasons[d],
+        {
+          matchIndex,
+          destinations,
+          chosen: dest,
+          clusterKey: dest.clusterKey,
+          headers: headerEdits[d],
+          rewrite,
+        },
+        common,
+      ),
     );
   });
   return compiled;
