@@ -261,24 +261,23 @@ spec: { host: reviews, trafficPolicy: { loadBalancer: { simple: FASTEST } } }
       conn.close();
       return { cert: m.certPem, key: keys.privateKeyPem };
     };
-    const get = async (id: { cert: string; key: string }) =>
-      new Promise<number>(async (resolve, reject) => {
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port: cp!.addresses.discovery.port,
-            path: '/v1/status',
-            ca: await trustBundle(f!),
-            servername: 'tsmesh-control-plane.tsmesh-system.svc',
-            ALPNProtocols: [ADMIN_ALPN],
-            cert: id.cert,
-            key: id.key,
-          },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
+    const ca = await trustBundle(f!);
+    const get = (id: { cert: string; key: string }) =>
+      new Promise<number>((resolve, reject) => {
+        const options = {
+          host: '127.0.0.1',
+          port: cp!.addresses.discovery.port,
+          path: '/v1/status',
+          ca,
+          servername: 'tsmesh-control-plane.tsmesh-system.svc',
+          ALPNProtocols: [ADMIN_ALPN],
+          cert: id.cert,
+          key: id.key,
+        };
+        const req = request(options as import('node:https').RequestOptions, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
         req.on('error', reject);
         req.end();
       });
