@@ -46,6 +46,8 @@ interface Index {
   serviceEntryHosts: string[];
   registryDeclared: boolean;
   destinationRules: { obj: LoadedObject; host: string; subsets: Map<string, Record<string, string>> }[];
+  destinationRulesByHost: Map<string, Index['destinationRules']>;
+  wildcardDestinationRules: Index['destinationRules'];
   gateways: Set<string>;
   /** Pod-template labels of declared workloads, per namespace. */
   workloads: Map<string, Record<string, string>[]>;
@@ -97,6 +99,8 @@ function buildIndex(objects: readonly LoadedObject[], options: AnalyzeOptions): 
     serviceEntryHosts: [],
     registryDeclared: false,
     destinationRules: [],
+    destinationRulesByHost: new Map(),
+    wildcardDestinationRules: [],
     gateways: new Set(),
     workloads: new Map(),
   };
@@ -126,7 +130,14 @@ function buildIndex(objects: readonly LoadedObject[], options: AnalyzeOptions): 
           const name = str(rec(s).name);
           if (name) subsets.set(name, strMap(rec(s).labels));
         }
-        index.destinationRules.push({ obj: o, host: resolveConfigHost(host, ns, domain), subsets });
+        const entry = { obj: o, host: resolveConfigHost(host, ns, domain), subsets };
+        index.destinationRules.push(entry);
+        if (entry.host.startsWith('*')) index.wildcardDestinationRules.push(entry);
+        else
+          index.destinationRulesByHost.set(entry.host, [
+            ...(index.destinationRulesByHost.get(entry.host) ?? []),
+            entry,
+          ]);
         break;
       }
       case 'Gateway':
@@ -142,6 +153,13 @@ function buildIndex(objects: readonly LoadedObject[], options: AnalyzeOptions): 
     }
   }
   return index;
+}
+
+/** DestinationRules whose host is `fqdn` or a wildcard that covers it. */
+function destinationRulesFor(fqdn: string, index: Index): Index['destinationRules'] {
+  const exact = index.destinationRulesByHost.get(fqdn) ?? [];
+  const wild = index.wildcardDestinationRules.filter((d) => hostMatches(d.host, fqdn));
+  return wild.length === 0 ? exact : [...exact, ...wild];
 }
 
 function hostKnown(fqdn: string, index: Index): boolean {
@@ -208,7 +226,7 @@ function checkVirtualService(o: LoadedObject, index: Index, report: Report): voi
     }
     const subset = str(dest.subset);
     if (subset !== undefined) {
-      const rules = index.destinationRules.filter((d) => hostMatches(d.host, fqdn));
+      const rules = destinationRulesFor(fqdn, index);
       if (!rules.some((d) => d.subsets.has(subset))) {
         const where =
           rules.length === 0
