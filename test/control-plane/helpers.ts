@@ -161,3 +161,76 @@ export function startClient(
     close: () => sources.close(),
   };
 }
+
+/** A free loopback port (bound and released), for a control plane that must come back on it. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ControlPlaneProcess {
+  pid: number;
+  stderr: () => string;
+  kill(signal: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `tsmesh control-plane` in its own process (TypeScript sources through tsx). */
+export async function spawnControlPlane(
+  f: Fixture,
+  port: number,
+  extraArgs: string[] = [],
+): Promise<ControlPlaneProcess> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'runtime/cli/main.ts',
+      'control-plane',
+      '--config',
+      f.configDir,
+      '--state-dir',
+      f.stateDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--monitoring',
+      'off',
+      ...extraArgs,
+    ],
+    { cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`control plane did not start within 30 s: ${stderr}`)),
+      30_000,
+    );
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (stderr.includes('ready:')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`control plane exited with ${code}: ${stderr}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    stderr: () => stderr,
+    kill: async (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
