@@ -4,8 +4,8 @@
  * conditions (sourceLabels, sourceNamespace, gateways), destinations with weights, the
  * per-rule policies, and every cluster with its DestinationRule policy.
  */
-import type { HTTPRoute, HTTPRouteDestination, MeshObject, VirtualService } from '../api/types.js';
-import { resolveConfigHost } from '../hosts.js';
+import type { Gateway, HTTPRoute, HTTPRouteDestination, MeshObject, VirtualService } from '../api/types.js';
+import { hostMatches, resolveConfigHost } from '../hosts.js';
 import type { ProxyIdentity, WorkloadInstance } from '../model.js';
 import { buildClusters, clusterKey, DestinationRuleIndex } from './clusters.js';
 import { type CompiledMatch, compileMatch } from './matchers.js';
@@ -102,6 +102,7 @@ export function compileRoutes(
     for (const raw of vs.spec?.hosts ?? []) {
       const host = ctx.gatewayMode && raw.includes('.') ? raw.toLowerCase() : resolveHost(raw, ns);
       if (!ctx.gatewayMode && !scope.sees(ns, host)) continue;
+      if (ctx.gatewayMode && !gatewayServes(gateways, vs, host)) continue;
       let list = vsByHost.get(host);
       if (!list) vsByHost.set(host, (list = []));
       if (!list.includes(vs)) list.push(vs);
@@ -194,6 +195,29 @@ function nameForms(svc: ServiceInfo, callerNamespace: string, domain: string): s
     if (svc.namespace === callerNamespace) names.push(svc.name);
   }
   return names;
+}
+
+/**
+ * Whether a Gateway the VirtualService is bound to serves `host`: one of its servers lists a
+ * matching host (`host`, `*.suffix` or `*`, optionally `namespace/`-qualified: `*`, `.` or the
+ * VirtualService's namespace).
+ */
+function gatewayServes(gateways: readonly Gateway[], vs: VirtualService, host: string): boolean {
+  const vsNs = namespaceOf(vs);
+  const bound = new Set((vs.spec.gateways ?? []).map((g) => (g.includes('/') ? g : `${vsNs}/${g}`)));
+  for (const gw of gateways) {
+    if (!bound.has(nsName(gw))) continue;
+    for (const server of gw.spec?.servers ?? []) {
+      for (const entry of server.hosts ?? []) {
+        const slash = entry.indexOf('/');
+        const ns = slash >= 0 ? entry.slice(0, slash) : '*';
+        const pattern = slash >= 0 ? entry.slice(slash + 1) : entry;
+        const nsOk = ns === '*' || ns === vsNs || (ns === '.' && namespaceOf(gw) === vsNs);
+        if (nsOk && (hostMatches(pattern, host) || hostMatches(host, pattern))) return true;
+      }
+    }
+  }
+  return false;
 }
 
 /** Whether a VirtualService's `gateways` list binds it to this proxy. */

@@ -90,3 +90,14 @@ export function serviceExportTo(annotations: Record<string, string> | undefined)
     .map((s) => s.trim())
     .filter((s) => s !== '');
 }
+
+/**
+ * The labels of a networking workload selector. Istio writes `labels` in Sidecar and
+ * ServiceEntry (`workloadSelector: { labels }`) and `matchLabels` in the security and
+ * DestinationRule selectors; both are read.
+ */
+export function selectorLabels(selector: unknown): Record<string, string> | undefined {
+  if (!selector || typeof selector !== 'object') return undefined;
+  const s = selector as { labels?: Record<string, string>; matchLabels?: Record<string, string> };
+  return s.labels ?? s.matchLabels;
+}

@@ -8,7 +8,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../constants.js';
 import { resolveConfigHost } from '../hosts.js';
 import { spiffeId } from '../identity.js';
 import type { WorkloadInstance, WorkloadPort } from '../model.js';
-import { labelsMatch, namespaceOf, ofKind, serviceExportTo } from './objects.js';
+import { labelsMatch, namespaceOf, ofKind, selectorLabels, serviceExportTo } from './objects.js';
 
 export interface ServicePortInfo {
   port: number;
@@ -125,7 +125,7 @@ export function buildRegistry(
       if (p.targetPort !== undefined) info.targetPort = p.targetPort;
       return info;
     });
-    const selected = spec.workloadSelector ? select(ns, spec.workloadSelector.matchLabels) : [];
+    const selected = spec.workloadSelector ? select(ns, selectorLabels(spec.workloadSelector)) : [];
     const endpoints: StaticEndpoint[] = (spec.endpoints ?? []).map((e) => {
       const ep: StaticEndpoint = { address: e.address ?? '', labels: e.labels ?? {} };
       if (e.ports) ep.ports = e.ports;

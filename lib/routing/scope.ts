@@ -6,7 +6,7 @@ import type { Gateway, MeshObject, Sidecar } from '../api/types.js';
 import { hostMatches } from '../hosts.js';
 import type { ProxyIdentity } from '../model.js';
 import type { MeshSettings } from './mesh.js';
-import { labelsMatch, namespaceOf, nsName, ofKind, oldestFirst } from './objects.js';
+import { labelsMatch, namespaceOf, nsName, ofKind, oldestFirst, selectorLabels } from './objects.js';
 
 export interface ProxyScope {
   /** `namespace/name` of the Sidecar resource that applies, if any. */
@@ -27,10 +27,10 @@ export function sidecarFor(
 ): Sidecar | undefined {
   const sidecars = oldestFirst(ofKind(objects, 'Sidecar'));
   const own = sidecars.filter((s) => namespaceOf(s) === proxy.namespace);
-  const selected = own.find(
-    (s) =>
-      s.spec?.workloadSelector?.matchLabels && labelsMatch(s.spec.workloadSelector.matchLabels, proxy.labels),
-  );
+  const selected = own.find((s) => {
+    const labels = selectorLabels(s.spec?.workloadSelector);
+    return labels !== undefined && Object.keys(labels).length > 0 && labelsMatch(labels, proxy.labels);
+  });
   if (selected) return selected;
   const nsDefault = own.find((s) => !s.spec?.workloadSelector);
   if (nsDefault) return nsDefault;

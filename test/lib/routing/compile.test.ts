@@ -201,3 +201,139 @@ describe('gateways', () => {
     expect(route(compile([gateway], ingress), reviews()).kind).toBe('no-route');
   });
 });
+
+describe('gateway server hosts', () => {
+  const gateway: MeshObject = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Gateway',
+    metadata: meta('public'),
+    spec: {
+      selector: { istio: 'ingressgateway' },
+      servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*.example.com'] }],
+    },
+  };
+  const ingress: ProxyIdentity = {
+    namespace: 'istio-system',
+    workload: 'ingress',
+    serviceAccount: 'ingress',
+    labels: { istio: 'ingressgateway' },
+    mode: 'gateway',
+  };
+  const vs = (hosts: string[]) =>
+    virtualService('front', {
+      hosts,
+      gateways: ['default/public'],
+      http: [{ route: [{ destination: { host: 'productpage', port: { number: 9080 } } }] }],
+    });
+
+  it('serves a VirtualService host the Gateway lists', () => {
+    expect(
+      route(compile([gateway, vs(['shop.example.com'])], ingress), request('http://shop.example.com/')).kind,
+    ).toBe('route');
+  });
+  it('ignores a VirtualService host the Gateway does not list', () => {
+    expect(
+      route(compile([gateway, vs(['shop.other.org'])], ingress), request('http://shop.other.org/')).kind,
+    ).toBe('no-route');
+  });
+  it('matches the request host against a wildcard VirtualService host', () => {
+    expect(
+      route(compile([gateway, vs(['*.example.com'])], ingress), request('http://a.example.com/')).kind,
+    ).toBe('route');
+  });
+});
+
+describe('wildcard VirtualService hosts on sidecars', () => {
+  it('applies a wildcard VirtualService to services without a more specific one', () => {
+    const wild = virtualService('all', {
+      hosts: ['*.default.svc.cluster.local'],
+      http: [{ timeout: '7s', route: [{ destination: { host: 'ratings' } }] }],
+    });
+    const exact = virtualService('reviews', { hosts: ['reviews'], http: [{ route: toV('v1') }] });
+    const t = compile([wild, exact]);
+    expect(route(t, request('http://details:9080/')).virtualService).toBe('default/all');
+    expect(route(t, reviews()).virtualService).toBe('default/reviews');
+  });
+});
+
+describe('mesh defaults from MeshConfig', () => {
+  const meshConfig: MeshObject = {
+    apiVersion: 'tsmesh.dev/v1alpha1',
+    kind: 'MeshConfig',
+    metadata: meta('mesh', 'tsmesh-system'),
+    spec: { defaultHttpRetryPolicy: { attempts: 5, retryOn: 'gateway-error' }, defaultTimeout: '30s' },
+  };
+  it('uses the configured default retry policy and timeout', () => {
+    const d = route(compile([meshConfig]), reviews());
+    expect(d.retries).toMatchObject({ attempts: 5, source: 'mesh-default' });
+    expect([...d.retries.retryOn]).toEqual(['gateway-error']);
+    expect(d.timeoutMs).toBe(30000);
+  });
+  it('keeps a route timeout over the mesh default', () => {
+    const vs = virtualService('reviews', { hosts: ['reviews'], http: [{ timeout: '1s', route: toV('v1') }] });
+    expect(route(compile([meshConfig, vs]), reviews()).timeoutMs).toBe(1000);
+  });
+});
+
+describe('ServiceEntry endpoints', () => {
+  it('uses static endpoints with their named ports and service accounts', () => {
+    const se: MeshObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: meta('vm'),
+      spec: {
+        hosts: ['legacy.internal'],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 8080 }],
+        endpoints: [
+          { address: '192.168.1.10', labels: { version: 'v1' }, serviceAccount: 'legacy' },
+          { address: '192.168.1.11', ports: { http: 9000 } },
+        ],
+      },
+    };
+    const c = compile([se]).clusters.get('outbound|80||legacy.internal')!;
+    expect(c.endpoints.map((e) => [e.address, e.port])).toEqual([
+      ['192.168.1.10', 8080],
+      ['192.168.1.11', 9000],
+    ]);
+    expect(c.serverIdentities).toEqual(['spiffe://cluster.local/ns/default/sa/legacy']);
+  });
+  it('selects workloads with a workloadSelector', () => {
+    const se: MeshObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: meta('reviews-alias'),
+      spec: {
+        hosts: ['reviews.internal'],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }],
+        workloadSelector: { labels: { app: 'reviews', version: 'v3' } } as never,
+      },
+    };
+    const t = compile([se]);
+    expect(t.clusters.get('outbound|9080||reviews.internal')!.endpoints.map((e) => e.pod)).toEqual([
+      'default/reviews-v3-0',
+    ]);
+  });
+});
+
+describe('Sidecar selection', () => {
+  const sidecar = (name: string, spec: Record<string, unknown>, ns = 'foo'): MeshObject =>
+    ({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: meta(name, ns), spec }) as MeshObject;
+  it('prefers the Sidecar whose workloadSelector labels match the proxy', () => {
+    const b = bookinfo();
+    const objects = [
+      ...b.objects,
+      sidecar('ns-wide', { outboundTrafficPolicy: { mode: 'ALLOW_ANY' } }),
+      sidecar('sleep-only', {
+        workloadSelector: { labels: { app: 'sleep' } },
+        outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
+      }),
+    ];
+    const t = compileRoutes({ objects, workloads: b.workloads }, sleepInFoo);
+    expect(t.sidecar).toBe('foo/sleep-only');
+    expect(route(t, request('http://example.com/')).kind).toBe('blackhole');
+  });
+});
