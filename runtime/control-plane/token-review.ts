@@ -107,7 +107,15 @@ export class TokenReviewer {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             if (res.statusCode !== 201 && res.statusCode !== 200) {
-              reject(new Error(`token review: API server answered ${res.statusCode}: ${text.slice(0, 300)}`));
+              let reason = text.slice(0, 300);
+              try {
+                reason = (JSON.parse(text) as { message?: string }).message ?? reason;
+              } catch {}
+              const hint =
+                res.statusCode === 403
+                  ? ' (the control plane needs create on tokenreviews.authentication.k8s.io)'
+                  : '';
+              reject(new Error(`token review: API server answered ${res.statusCode}: ${reason}${hint}`));
               return;
             }
             try {
