@@ -96,6 +96,7 @@ export function validateObject(item: LoadedObject | MeshObject, options: Validat
       `${describe(obj.apiVersion)} is not an API version of ${kind}; expected ${versions.join(', ')}`,
     );
   }
+  if (kind in SPEC || kind === 'ServiceAccount' || kind === 'Namespace') checkTopLevel(kind, obj, ctx);
   checkMetadata(kind, obj.metadata, ctx);
   const spec = SPEC[kind];
   if (spec) {
@@ -106,6 +107,33 @@ export function validateObject(item: LoadedObject | MeshObject, options: Validat
     }
   }
   return out;
+}
+
+/** Top-level fields: a typo such as `sepc` must not pass unnoticed on kinds whose spec is optional. */
+const TOP_LEVEL: Record<string, readonly string[]> = {
+  ServiceAccount: [
+    'apiVersion',
+    'kind',
+    'metadata',
+    'secrets',
+    'imagePullSecrets',
+    'automountServiceAccountToken',
+  ],
+  Namespace: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+};
+const DEFAULT_TOP_LEVEL = ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
+
+function checkTopLevel(kind: string, obj: Record<string, unknown>, ctx: CheckContext): void {
+  const allowed = TOP_LEVEL[kind] ?? DEFAULT_TOP_LEVEL;
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      ctx.report(
+        'schemaValidationError',
+        key,
+        `unknown field ${JSON.stringify(key)}; allowed fields: ${allowed.join(', ')}`,
+      );
+    }
+  }
 }
 
 function checkMetadata(kind: MeshObjectKind, metadata: unknown, ctx: CheckContext): void {

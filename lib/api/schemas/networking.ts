@@ -113,7 +113,13 @@ const redirect = obj({
 const directResponse = obj({
   status: required(int({ min: 200, max: 599 })),
   body: obj(
-    { string: str(), bytes: str() },
+    {
+      string: str(),
+      bytes: str({
+        check: (b) =>
+          /^[A-Za-z0-9+/]*={0,2}$/.test(b) && b.length % 4 === 0 ? undefined : 'bytes must be base64',
+      }),
+    },
     {
       check: (b, p, ctx) => {
         if (b.string !== undefined && b.bytes !== undefined)
@@ -169,43 +175,61 @@ const retries = obj({
   backoff: duration(),
 });
 
-const fault = obj({
-  delay: obj(
-    {
-      fixedDelay: duration(),
-      exponentialDelay: unsupported(duration(), 'use fixedDelay'),
-      percentage: percent,
-      percent: unsupported(int({ min: 0, max: 100 }), 'use percentage.value'),
-    },
-    {
-      check: (d, p, ctx) => {
-        if (d.fixedDelay === undefined && d.exponentialDelay === undefined) {
-          reportInvalid(ctx, joinPath(p, 'fixedDelay'), 'required field is missing');
-        }
-      },
-    },
-  ),
-  abort: obj(
-    {
-      httpStatus: int({ min: 200, max: 599 }),
-      grpcStatus: unsupported(str(), 'use httpStatus'),
-      http2Error: unsupported(str(), 'use httpStatus'),
-      percentage: percent,
-    },
-    {
-      check: (a, p, ctx) => {
-        const set = ['httpStatus', 'grpcStatus', 'http2Error'].filter((k) => a[k] !== undefined);
-        if (set.length === 0) reportInvalid(ctx, joinPath(p, 'httpStatus'), 'required field is missing');
-        if (set.length > 1)
-          reportInvalid(
-            ctx,
-            p,
-            `set only one of httpStatus, grpcStatus, http2Error; got ${set.join(' and ')}`,
-          );
-      },
-    },
-  ),
+const corsPolicy = obj({
+  allowOrigins: list(stringMatch()),
+  allowOrigin: list(str()),
+  allowMethods: list(str({ nonEmpty: true })),
+  allowHeaders: list(str({ nonEmpty: true })),
+  exposeHeaders: list(str({ nonEmpty: true })),
+  maxAge: duration({ minMs: 0 }),
+  allowCredentials: bool,
+  unmatchedPreflights: oneOf(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
 });
+
+const fault = obj(
+  {
+    delay: obj(
+      {
+        fixedDelay: duration(),
+        exponentialDelay: unsupported(duration(), 'use fixedDelay'),
+        percentage: percent,
+        percent: unsupported(int({ min: 0, max: 100 }), 'use percentage.value'),
+      },
+      {
+        check: (d, p, ctx) => {
+          if (d.fixedDelay === undefined && d.exponentialDelay === undefined) {
+            reportInvalid(ctx, joinPath(p, 'fixedDelay'), 'required field is missing');
+          }
+        },
+      },
+    ),
+    abort: obj(
+      {
+        httpStatus: int({ min: 200, max: 599 }),
+        grpcStatus: unsupported(str(), 'use httpStatus'),
+        http2Error: unsupported(str(), 'use httpStatus'),
+        percentage: percent,
+      },
+      {
+        check: (a, p, ctx) => {
+          const set = ['httpStatus', 'grpcStatus', 'http2Error'].filter((k) => a[k] !== undefined);
+          if (set.length === 0) reportInvalid(ctx, joinPath(p, 'httpStatus'), 'required field is missing');
+          if (set.length > 1)
+            reportInvalid(
+              ctx,
+              p,
+              `set only one of httpStatus, grpcStatus, http2Error; got ${set.join(' and ')}`,
+            );
+        },
+      },
+    ),
+  },
+  {
+    check: (f, p, ctx) => {
+      if (f.delay === undefined && f.abort === undefined) reportInvalid(ctx, p, 'set delay, abort or both');
+    },
+  },
+);
 
 /** Weights: non-negative, and not all zero across several destinations. */
 function checkWeights(dests: unknown, path: string, ctx: CheckContext): void {
@@ -215,7 +239,7 @@ function checkWeights(dests: unknown, path: string, ctx: CheckContext): void {
     reportInvalid(
       ctx,
       path,
-      `all ${dests.length} destinations have weight 0; give at least one a positive weight (weights are relative)`,
+      `all ${dests.length} destinations have weight 0 or none; give at least one a positive weight (weights are relative)`,
     );
   }
 }
@@ -239,7 +263,7 @@ const httpRoute = obj(
     ),
     mirrorPercentage: percent,
     mirrorPercent: unsupported(int({ min: 0, max: 100 }), 'use mirrorPercentage.value'),
-    corsPolicy: unsupported(any),
+    corsPolicy: unsupported(corsPolicy),
     headers,
   },
   {
@@ -681,6 +705,7 @@ export const serviceEntrySpec = obj(
           }
         });
       }
+      uniquePorts(s.ports, `${p}.ports`, ctx);
       const portNames = new Set(
         (Array.isArray(s.ports) ? s.ports : [])
           .map((x) => (isRecord(x) ? x.name : undefined))
@@ -701,6 +726,31 @@ export const serviceEntrySpec = obj(
     },
   },
 );
+
+/** Port names and numbers appear once in a list of ports. */
+function uniquePorts(ports: unknown, path: string, ctx: CheckContext): void {
+  if (!Array.isArray(ports)) return;
+  const names = new Map<unknown, number>();
+  const numbers = new Map<unknown, number>();
+  ports.forEach((port, i) => {
+    if (!isRecord(port)) return;
+    for (const [field, seen] of [
+      ['name', names],
+      ['number', numbers],
+    ] as const) {
+      const v = port[field];
+      if (v === undefined) continue;
+      const first = seen.get(v);
+      if (first !== undefined) {
+        reportInvalid(
+          ctx,
+          `${path}[${i}].${field}`,
+          `duplicate port ${field} ${JSON.stringify(v)} (also ${path.split('.').pop()}[${first}])`,
+        );
+      } else seen.set(v, i);
+    }
+  });
+}
 
 // ------------------------------------------------------------------ Sidecar
 

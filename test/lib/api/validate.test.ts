@@ -62,7 +62,7 @@ describe('validateObjects: invalid Istio config is an error with its exact path'
       }),
       'IST0106',
       'spec.http[0].route',
-      'all 2 destinations have weight 0; give at least one a positive weight (weights are relative)',
+      'all 2 destinations have weight 0 or none; give at least one a positive weight (weights are relative)',
     ],
     [
       'an unknown field',
@@ -126,6 +126,49 @@ describe('validateObjects: invalid Istio config is an error with its exact path'
       'IST0106',
       'spec.http[0].match[0].headers["End-User"]',
       'header name "End-User" must be lower-case',
+    ],
+    [
+      'a misspelt spec on a kind whose spec is optional',
+      {
+        apiVersion: SEC,
+        kind: 'PeerAuthentication',
+        metadata: { name: 'x' },
+        sepc: { mtls: { mode: 'STRICT' } },
+      } as unknown as MeshObject,
+      'IST0106',
+      'sepc',
+      'unknown field "sepc"; allowed fields: apiVersion, kind, metadata, spec, status',
+    ],
+    [
+      'a fault with neither delay nor abort',
+      object('VirtualService', route({ fault: {} })),
+      'IST0106',
+      'spec.http[0].fault',
+      'set delay, abort or both',
+    ],
+    [
+      'a direct response body that is not base64',
+      object('VirtualService', {
+        hosts: ['r'],
+        http: [{ directResponse: { status: 200, body: { bytes: 'not base64!' } } }],
+      }),
+      'IST0106',
+      'spec.http[0].directResponse.body.bytes',
+      'bytes must be base64',
+    ],
+    [
+      'two ServiceEntry ports with one name',
+      object('ServiceEntry', {
+        hosts: ['a.example.com'],
+        ports: [
+          { number: 80, name: 'http', protocol: 'HTTP' },
+          { number: 8080, name: 'http', protocol: 'HTTP' },
+        ],
+        resolution: 'DNS',
+      }),
+      'IST0106',
+      'spec.ports[1].name',
+      'duplicate port name "http" (also ports[0])',
     ],
     [
       'a wildcard destination host',
