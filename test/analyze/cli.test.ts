@@ -40,6 +40,8 @@ describe('tsmesh analyze', () => {
     ['virtual-service-reviews-test-v2.yaml', 'destination-rule-all.yaml'],
     ['virtual-service-ratings-test-delay.yaml', 'destination-rule-all.yaml'],
     ['virtual-service-ratings-test-abort.yaml', 'destination-rule-all-mtls.yaml'],
+    ['virtual-service-reviews-jason-v2-v3.yaml', 'destination-rule-reviews.yaml'],
+    ['bookinfo-gateway.yaml', 'destination-rule-all.yaml'],
   ];
   it.each(accepted)(
     "accepts Istio's bookinfo sample %s with %s (warnings allowed)",
