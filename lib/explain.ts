@@ -15,6 +15,7 @@ import { compileRoutes } from './routing/compile.js';
 import { meshSettings } from './routing/mesh.js';
 import { workloadsFromDeployments } from './routing/registry.js';
 import { route } from './routing/route.js';
+import { gatewaysFor } from './routing/scope.js';
 import type {
   Cluster,
   ConnectionPoolPolicy,
@@ -259,6 +260,14 @@ export function explain(
     serviceAccount: caller.serviceAccount,
     labels: caller.labels,
   };
+  // A caller a Gateway selects is a gateway proxy: it routes with the VirtualServices bound to it.
+  const explicitMode = typeof request.from === 'object' ? request.from.mode : undefined;
+  if (
+    explicitMode ??
+    (gatewaysFor(input.objects, { ...proxy, mode: 'gateway' }).length > 0 ? 'gateway' : undefined)
+  ) {
+    proxy.mode = explicitMode ?? 'gateway';
+  }
 
   const url = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(request.url) ? request.url : `http://${request.url}`;
   const normalization = options.pathNormalization ?? mesh.pathNormalization;

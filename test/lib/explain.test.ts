@@ -248,3 +248,44 @@ describe('explain', () => {
     expect(text).toContain('server STRICT (tsmesh-system/default)');
   });
 });
+
+describe('explain from a gateway', () => {
+  const gatewayYaml = `${YAML}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ingressgateway, namespace: istio-system }
+spec:
+  selector: { matchLabels: { istio: ingressgateway } }
+  template:
+    metadata: { labels: { istio: ingressgateway } }
+    spec: { serviceAccountName: ingress, containers: [{ name: proxy, image: proxy }] }
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: public, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ['*'] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: front, namespace: default }
+spec:
+  hosts: ['*']
+  gateways: [public]
+  http: [{ match: [{ uri: { prefix: /reviews } }], route: [{ destination: { host: reviews, subset: v3, port: { number: 9080 } } }] }]
+`;
+  const gw = { objects: parseYaml(gatewayYaml).objects.map((o) => o.object) };
+
+  it('routes with the VirtualServices bound to the Gateway that selects the caller', () => {
+    const r = explain(gw, { from: 'istio-system/ingressgateway', url: 'http://shop.example.com/reviews/1' });
+    expect(r.route).toMatchObject({ kind: 'route', virtualService: 'default/front', subsets: { v3: 1 } });
+  });
+  it('answers 404 at the gateway for paths no bound rule serves', () => {
+    expect(
+      explain(gw, { from: 'istio-system/ingressgateway', url: 'http://shop.example.com/admin' }).verdict
+        .status,
+    ).toBe(404);
+  });
+});
