@@ -21,6 +21,12 @@ export interface PlannedPort {
   protocol?: string;
 }
 
+/** A readiness probe the runner evaluates locally (exec probes are not run). */
+export interface PlannedProbe {
+  httpGet?: { path: string; port: number | string };
+  tcpSocket?: { port: number | string };
+}
+
 export interface PlannedContainer {
   name: string;
   /** `sidecar` (the pod's tsmesh-proxy), `gateway` (a standalone tsmesh proxy) or `app`. */
@@ -30,6 +36,7 @@ export interface PlannedContainer {
   tsmesh: boolean;
   env: EnvSource[];
   ports: PlannedPort[];
+  readiness?: PlannedProbe;
 }
 
 /** An environment variable as declared; `field` ones are resolved once the pod has an address. */
@@ -263,7 +270,8 @@ function planContainer(
     const command: string[] = c.command ?? [];
     const fromCommand = command.length > 0 && /(^|\/)tsmesh$/.test(command[0]) ? command.slice(1) : command;
     argv = [...fromCommand, ...(c.args ?? [])];
-    if (c.name === SIDECAR_CONTAINER) role = 'sidecar';
+    if (argv[0] === 'proxy' && argv.includes('--gateway')) role = 'gateway';
+    else if (c.name === SIDECAR_CONTAINER) role = 'sidecar';
     else if (argv[0] === 'proxy') role = 'gateway';
   } else {
     throw new ManifestError(
@@ -271,7 +279,13 @@ function planContainer(
         `add it to the pod template annotation ${ANNOTATIONS.localCommand}, e.g. {"${c.name}": ["node", "build/examples/app.js"]}`,
     );
   }
-  return { name: c.name, role, argv, tsmesh: tsmesh && !localCommands[c.name], env, ports };
+  const probe = c.readinessProbe;
+  const readiness: PlannedProbe | undefined = probe?.httpGet
+    ? { httpGet: { path: probe.httpGet.path ?? '/', port: probe.httpGet.port } }
+    : probe?.tcpSocket
+      ? { tcpSocket: { port: probe.tcpSocket.port } }
+      : undefined;
+  return { name: c.name, role, argv, tsmesh: tsmesh && !localCommands[c.name], env, ports, readiness };
 }
 
 function planEnv(

@@ -68,7 +68,11 @@ export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
     if (ctx.tokenFile) env[ENV.tokenFile] = ctx.tokenFile;
     if (ctx.adminSocket) env[ENV.adminSocket] = ctx.adminSocket;
     delete env[ENV.bootstrapToken];
-    const overrides = ['--control-plane', ctx.controlPlane, '--address', ctx.address];
+    // In a pod's own namespace the listeners bind every address: after an iptables REDIRECT the
+    // app's outbound connection arrives on 127.0.0.1, not on the pod address. The pod address
+    // (TSMESH_POD_IP) is still what the proxy registers and connects from.
+    const listen = ctx.netns ? '0.0.0.0' : ctx.address;
+    const overrides = ['--control-plane', ctx.controlPlane, '--address', listen];
     if (ctx.adminSocket) overrides.push('--admin-socket', ctx.adminSocket);
     if (c.role === 'sidecar') overrides.push('--app-host', ctx.address);
     return {
@@ -80,7 +84,8 @@ export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
       gid: ctx.netns ? PROXY_GID : undefined,
     };
   }
-  const env: Record<string, string> = { ...baseEnv(), ...declared, [ENV.podIp]: ctx.address };
+  // Kubernetes sets HOSTNAME to the pod name.
+  const env: Record<string, string> = { ...baseEnv(), HOSTNAME: pod.name, ...declared, [ENV.podIp]: ctx.address };
   if (env.PORT === undefined && c.ports.length > 0) env.PORT = String(c.ports[0].containerPort);
   if (ctx.explicitProxy && pod.meshed) Object.assign(env, explicitProxyEnv(ctx.address));
   const argv = c.tsmesh ? [...ctx.tsmesh, ...c.argv] : c.argv;

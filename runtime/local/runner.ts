@@ -372,7 +372,7 @@ export class LocalMesh {
           },
         });
       }
-      await this.waitAppPorts(rec);
+      await this.waitApps(pod, rec);
       rec.phase = 'ready';
       writeState(state);
     } catch (e) {
@@ -383,23 +383,39 @@ export class LocalMesh {
     }
   }
 
-  /** An app is ready when its declared ports accept connections (readiness probes are not run). */
-  private async waitAppPorts(rec: PodRecord): Promise<void> {
+  /**
+   * Apps are ready when their readiness probes pass (HTTP GET or TCP, as declared; a probe on
+   * the sidecar's stats port goes through its rewritten app probe), or, without a probe, when
+   * they are still running shortly after start, as in Kubernetes.
+   */
+  private async waitApps(pod: PlannedPod, rec: PodRecord): Promise<void> {
     const apps = this.processes.filter((p) => p.pod === rec.name && p.record.role === 'app');
-    const ports = rec.ports.map((p) => p.containerPort);
-    if (ports.length === 0 || apps.length === 0) return;
-    await waitUntil(
-      `${rec.name}: app`,
-      async () =>
-        (await Promise.all(ports.map((port) => tcpOpen(rec.address, port, rec.netns)))).every(Boolean),
-      {
-        timeoutMs: this.o.readyTimeoutMs,
-        abort: () => {
-          const dead = apps.find((a) => !a.proc.running);
-          return dead ? `${dead.record.container} exited with code ${dead.proc.exitCode}` : undefined;
-        },
-      },
-    );
+    const abort = () => {
+      const dead = apps.find((a) => !a.proc.running);
+      return dead ? `${dead.record.container} exited with code ${dead.proc.exitCode}` : undefined;
+    };
+    const allPorts = pod.containers.flatMap((c) => c.ports);
+    const portOf = (port: number | string) =>
+      typeof port === 'number'
+        ? port
+        : (allPorts.find((p) => p.name === port)?.containerPort ?? Number(port));
+    for (const c of pod.containers) {
+      const probe = c.role === 'app' ? c.readiness : undefined;
+      if (!probe) continue;
+      const check = probe.httpGet
+        ? () =>
+            probeOnce({
+              address: rec.address,
+              port: portOf(probe.httpGet!.port),
+              path: probe.httpGet!.path,
+              netns: rec.netns,
+            })
+        : () => tcpOpen(rec.address, portOf(probe.tcpSocket!.port), rec.netns);
+      await waitUntil(`${rec.name}: ${c.name} readiness`, check, { timeoutMs: this.o.readyTimeoutMs, abort });
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const reason = abort();
+    if (reason) throw new Error(`${rec.name}: ${reason}`);
   }
 
   /** Stops apps, then sidecars, then the control plane; removes the network and the lease. */
