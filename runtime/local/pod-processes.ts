@@ -85,7 +85,12 @@ export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
     };
   }
   // Kubernetes sets HOSTNAME to the pod name.
-  const env: Record<string, string> = { ...baseEnv(), HOSTNAME: pod.name, ...declared, [ENV.podIp]: ctx.address };
+  const env: Record<string, string> = {
+    ...baseEnv(),
+    HOSTNAME: pod.name,
+    ...declared,
+    [ENV.podIp]: ctx.address,
+  };
   if (env.PORT === undefined && c.ports.length > 0) env.PORT = String(c.ports[0].containerPort);
   if (ctx.explicitProxy && pod.meshed) Object.assign(env, explicitProxyEnv(ctx.address));
   const argv = c.tsmesh ? [...ctx.tsmesh, ...c.argv] : c.argv;
