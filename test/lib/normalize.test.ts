@@ -68,3 +68,79 @@ describe('path normalization', () => {
     expect(normalizeRequestTarget('/%zz', { mode: 'NONE' })).toEqual({ path: '/%zz', query: '' });
   });
 });
+
+describe('normalization properties over generated paths', () => {
+  // A seeded generator of nasty paths: dot segments, encoded dots and slashes, backslashes.
+  const PIECES = [
+    'a',
+    'b',
+    '.',
+    '..',
+    '%2e',
+    '%2E%2e',
+    '%2F',
+    '%2f',
+    '%5C',
+    '%5c',
+    '\\',
+    '/',
+    '//',
+    '%41',
+    '~',
+    '%25',
+    'x y'.replace(' ', ''),
+  ];
+  function paths(seed: number, n: number): string[] {
+    let s = seed;
+    const next = () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s / 4294967296;
+    };
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      let p = '/';
+      const len = 1 + Math.floor(next() * 8);
+      for (let j = 0; j < len; j++)
+        p += PIECES[Math.floor(next() * PIECES.length)] + (next() < 0.5 ? '/' : '');
+      out.push(p);
+    }
+    return out;
+  }
+  const samples = paths(7, 500);
+
+  for (const mode of ['BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const) {
+    it(`is idempotent under ${mode}`, () => {
+      for (const p of samples) {
+        const once = normalizeRequestTarget(p, { mode });
+        if ('error' in once) continue;
+        expect(normalizeRequestTarget(once.path, { mode })).toEqual(once);
+      }
+    });
+    it(`leaves no dot segment or backslash under ${mode}`, () => {
+      for (const p of samples) {
+        const r = normalizeRequestTarget(p, { mode });
+        if ('error' in r) continue;
+        expect(r.path.split('/')).not.toContain('..');
+        expect(r.path.split('/')).not.toContain('.');
+        expect(r.path).not.toContain('\\');
+        expect(r.path.startsWith('/')).toBe(true);
+      }
+    });
+  }
+
+  it('leaves no empty segment under the merging modes', () => {
+    for (const mode of ['MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const) {
+      for (const p of samples) {
+        const r = normalizeRequestTarget(p, { mode });
+        if (!('error' in r)) expect(r.path).not.toContain('//');
+      }
+    }
+  });
+
+  it('leaves no encoded slash under DECODE_AND_MERGE_SLASHES', () => {
+    for (const p of samples) {
+      const r = normalizeRequestTarget(p, { mode: 'DECODE_AND_MERGE_SLASHES' });
+      if (!('error' in r)) expect(r.path).not.toMatch(/%2f|%5c/i);
+    }
+  });
+});
