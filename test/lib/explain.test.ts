@@ -289,3 +289,35 @@ spec:
     ).toBe(404);
   });
 });
+
+describe('explain failure paths', () => {
+  const withExtra = (...extra: string[]) => ({
+    objects: parseYaml([YAML, ...extra].join('\n---\n')).objects.map((o) => o.object),
+  });
+
+  it('reports a missing subset cluster and answers 503 UH', () => {
+    const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: legacy, namespace: default }
+spec: { hosts: [legacy], http: [{ route: [{ destination: { host: legacy, subset: v9 } }] }] }`;
+    const r = explain(withExtra(vs), { from: 'default/productpage-v1', url: 'http://legacy/' });
+    expect(r.warnings.join()).toMatch(
+      /outbound\|80\|v9\|legacy\.default\.svc\.cluster\.local does not exist/,
+    );
+    expect(r.verdict).toMatchObject({ outcome: 'no-healthy-upstream', status: 503, responseFlag: 'UH' });
+  });
+
+  it('refuses plaintext to a STRICT server when a DestinationRule disables TLS', () => {
+    const dr = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews-plain, namespace: default }
+spec: { host: reviews.default.svc.cluster.local, trafficPolicy: { tls: { mode: DISABLE } } }`;
+    const objs = withExtra(dr).objects.filter((o) => o.metadata.name !== 'reviews' || o.kind === 'Service');
+    const r = explain({ objects: objs }, { from: 'default/productpage-v1', url: 'http://reviews:9080/' });
+    expect(r.route.destinations[0].endpoints[0]).toMatchObject({
+      transport: 'plaintext',
+      outcome: 'mtls-refused',
+    });
+    expect(r.verdict).toMatchObject({ outcome: 'mtls-refused', status: 503 });
+  });
+});
