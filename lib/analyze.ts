@@ -80,6 +80,8 @@ export function analyze(objects: readonly LoadedObject[], options: AnalyzeOption
   checkSubsetsSelectWorkloads(index, report);
   checkPeerAuthentications(objects, index, report);
   checkSidecars(objects, index, report);
+  checkPrincipals(objects, report);
+  checkMeshConfigs(objects, report);
   return out;
 }
 
@@ -462,5 +464,42 @@ function checkSidecars(objects: readonly LoadedObject[], index: Index, report: R
         `the default Sidecar in ${root} takes precedence over this one in ${istio}`,
       );
     }
+  }
+}
+
+function checkPrincipals(objects: readonly LoadedObject[], report: Report): void {
+  for (const o of objects) {
+    if (o.object.kind !== 'AuthorizationPolicy') continue;
+    arr(rec(specOf(o.object)).rules).forEach((rule, i) => {
+      arr(rec(rule).from).forEach((from, j) => {
+        const source = rec(rec(from).source);
+        for (const field of ['principals', 'notPrincipals']) {
+          arr(source[field]).forEach((p, k) => {
+            if (typeof p === 'string' && p.startsWith('spiffe://')) {
+              report(
+                o,
+                'principalWithScheme',
+                `spec.rules[${i}].from[${j}].source.${field}[${k}]`,
+                `${JSON.stringify(p)} never matches: principals are written without the scheme, as ${JSON.stringify(p.slice('spiffe://'.length))}`,
+              );
+            }
+          });
+        }
+      });
+    });
+  }
+}
+
+function checkMeshConfigs(objects: readonly LoadedObject[], report: Report): void {
+  const configs = objects
+    .filter((o) => o.object.kind === 'MeshConfig')
+    .sort((a, b) => compareAge(a.object, b.object));
+  for (const o of configs.slice(1)) {
+    report(
+      o,
+      'multipleMeshConfigs',
+      undefined,
+      `${objectRef(configs[0].object)} is used (accepted first, then by namespace/name); this one is ignored`,
+    );
   }
 }

@@ -137,6 +137,18 @@ export const DIAGNOSTIC_CODES = {
     severity: 'info',
     description: 'the input declares no Service or ServiceEntry, so destination hosts were not checked',
   },
+  principalWithScheme: {
+    code: 'TSM0009',
+    name: 'PrincipalWithScheme',
+    severity: 'warning',
+    description: 'an AuthorizationPolicy principal starts with spiffe://, so it never matches',
+  },
+  multipleMeshConfigs: {
+    code: 'TSM0010',
+    name: 'MultipleMeshConfigs',
+    severity: 'warning',
+    description: 'more than one MeshConfig; the oldest is used and the others are ignored',
+  },
 } as const satisfies Record<string, DiagnosticCode>;
 
 export type DiagnosticCodeKey = keyof typeof DIAGNOSTIC_CODES;

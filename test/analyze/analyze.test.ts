@@ -266,6 +266,54 @@ describe('analyze', () => {
     ]);
   });
 
+  it('warns about a principal written with the spiffe:// scheme', () => {
+    const ap = {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'p' },
+      spec: {
+        rules: [
+          {
+            from: [
+              {
+                source: {
+                  principals: ['cluster.local/ns/a/sa/b', 'spiffe://cluster.local/ns/default/sa/sleep'],
+                },
+              },
+            ],
+          },
+        ],
+      },
+    };
+    expect(run([ap])).toEqual([
+      [
+        'warning',
+        'TSM0009',
+        'AuthorizationPolicy default/p',
+        'spec.rules[0].from[0].source.principals[1]',
+        '"spiffe://cluster.local/ns/default/sa/sleep" never matches: principals are written without the scheme, as "cluster.local/ns/default/sa/sleep"',
+      ],
+    ]);
+  });
+
+  it('warns about a second MeshConfig and names the one in use', () => {
+    const mc = (name: string) => ({
+      apiVersion: 'tsmesh.dev/v1alpha1',
+      kind: 'MeshConfig',
+      metadata: { name, namespace: 'tsmesh-system' },
+      spec: {},
+    });
+    expect(run([mc('b'), mc('a')])).toEqual([
+      [
+        'warning',
+        'TSM0010',
+        'MeshConfig tsmesh-system/b',
+        '',
+        'MeshConfig tsmesh-system/a is used (accepted first, then by namespace/name); this one is ignored',
+      ],
+    ]);
+  });
+
   it('notes that hosts are not checked when the input declares no services', () => {
     const found = run([vs('r', { hosts: ['reviews'], http: [{ route: [to('reviews')] }] })]);
     expect(found).toEqual([
