@@ -19,6 +19,7 @@ import {
   TSMESH_IMAGE_TAG,
 } from '../lib/constants.js';
 import { PeerAuthentication } from './istio/peer-authentication.js';
+import { Sidecar as IstioSidecar } from './istio/sidecar.js';
 import { MtlsMode } from './mtls-mode.js';
 import { ConfigMaps } from './private/config-maps.js';
 import { ControlPlane } from './private/control-plane.js';
@@ -180,9 +181,12 @@ interface MtlsRule {
  * });
  */
 export class Mesh extends Construct {
-  /** Finds the one Mesh of the app that `scope` belongs to. */
+  /** Finds the one Mesh of `scope`'s chart, else the one Mesh of the app. */
   public static of(scope: IConstruct): Mesh {
-    const meshes = scope.node.root.node.findAll().filter((c): c is Mesh => c instanceof Mesh);
+    const find = (root: IConstruct) => root.node.findAll().filter((c): c is Mesh => c instanceof Mesh);
+    const inChart = find(Chart.of(scope));
+    if (inChart.length === 1) return inChart[0];
+    const meshes = find(scope.node.root);
     if (meshes.length !== 1) {
       throw new Error(
         `mesh: expected exactly one Mesh in the app to attach '${scope.node.path}' to, found ${meshes.length}; pass the mesh explicitly`,
@@ -264,6 +268,15 @@ export class Mesh extends Construct {
         spec: { mtls: { mode: props.mtls } },
       });
       this.mtlsRules.push({ mode: props.mtls });
+    }
+
+    if (!bundled && props.outboundTrafficPolicy !== undefined) {
+      // Istio sets the outbound policy in its installation's meshConfig; a root-namespace Sidecar
+      // without selector carries it for every namespace that has no Sidecar of its own.
+      new IstioSidecar(this, 'OutboundPolicy', {
+        metadata: { name: 'default', namespace: this.rootNamespace },
+        spec: { outboundTrafficPolicy: { mode: props.outboundTrafficPolicy } },
+      });
     }
 
     if (bundled) {

@@ -210,6 +210,35 @@ describe('Mesh', () => {
     expect(pod.initContainers).toBeUndefined();
   });
 
+  it('carries the outbound traffic policy in a root-namespace Sidecar for the istio target', () => {
+    const chart = Testing.chart();
+    newMesh(chart, { target: MeshTarget.ISTIO, outboundTrafficPolicy: OutboundTrafficPolicy.REGISTRY_ONLY });
+    expect(find(synth(chart), 'Sidecar', 'default', 'istio-system').spec).toEqual({
+      outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
+    });
+  });
+
+  it('finds the mesh of a chart for references by name', () => {
+    const { chart, mesh } = reviewsChart(['v1']);
+    const other = new Mesh(new (chart.constructor as any)(Testing.app(), 'other'), 'mesh', {
+      trustBundle: TRUST_BUNDLE,
+    });
+    expect(Mesh.of(chart)).toBe(mesh);
+    expect(other).not.toBe(mesh);
+  });
+
+  it('fails at synth when a route names a subset no DestinationRule declares', () => {
+    const { chart } = reviewsChart(['v1']);
+    new istio.VirtualService(chart, 'ghost', {
+      metadata: { name: 'ratings-ghost', namespace: 'default' },
+      spec: {
+        hosts: ['reviews.default.svc.cluster.local'],
+        http: [{ route: [{ destination: { host: 'reviews', subset: 'v9' } }] }],
+      },
+    });
+    expect(() => synth(chart)).toThrow(/IST0101.*v9/s);
+  });
+
   it('fails at synth when the bundled target has no trust bundle', () => {
     const chart = Testing.chart();
     new Mesh(chart, 'mesh');
