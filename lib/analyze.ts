@@ -12,6 +12,7 @@ import { type Target, validateObjects } from './api/validate.js';
 import { DEFAULT_ROOT_NAMESPACE, ISTIO_ROOT_NAMESPACE } from './constants.js';
 import { DEFAULT_DOMAIN, hostMatches, resolveConfigHost, serviceOfHost } from './hosts.js';
 import { compareAge, labelsMatch, namespaceOf } from './routing/objects.js';
+import { portProtocol } from './routing/registry.js';
 
 export interface AnalyzeOptions {
   /** `bundled` (default) also reports what the bundled runtime does not implement. */
@@ -81,6 +82,7 @@ export function analyze(objects: readonly LoadedObject[], options: AnalyzeOption
   checkPeerAuthentications(objects, index, report);
   checkSidecars(objects, index, report);
   checkPrincipals(objects, report);
+  checkServicePorts(objects, report);
   checkMeshConfigs(objects, report);
   return out;
 }
@@ -501,5 +503,28 @@ function checkMeshConfigs(objects: readonly LoadedObject[], report: Report): voi
       undefined,
       `${objectRef(configs[0].object)} is used (accepted first, then by namespace/name); this one is ignored`,
     );
+  }
+}
+
+function checkServicePorts(objects: readonly LoadedObject[], report: Report): void {
+  for (const o of objects) {
+    if (o.object.kind !== 'Service') continue;
+    arr(rec(specOf(o.object)).ports).forEach((p, i) => {
+      const port = rec(p);
+      const shape = {
+        name: str(port.name),
+        appProtocol: str(port.appProtocol),
+        protocol: str(port.protocol),
+      };
+      if (portProtocol(shape) !== 'auto') return;
+      const label =
+        shape.name === undefined ? `port ${String(port.port)}` : `port ${JSON.stringify(shape.name)}`;
+      report(
+        o,
+        'portNameIsNotUnderNamingConvention',
+        `spec.ports[${i}]`,
+        `${label} names no protocol; name it <protocol>[-<suffix>] (http, http2, grpc, tcp, ...) or set appProtocol, so the mesh knows its protocol`,
+      );
+    });
   }
 }

@@ -67,6 +67,12 @@ export const DIAGNOSTIC_CODES = {
     severity: 'error',
     description: 'a route goes to a service with more than one port and does not say which port',
   },
+  portNameIsNotUnderNamingConvention: {
+    code: 'IST0118',
+    name: 'PortNameIsNotUnderNamingConvention',
+    severity: 'info',
+    description: 'a Service port names no protocol (`<protocol>[-<suffix>]` or appProtocol)',
+  },
   virtualServiceUnreachableRule: {
     code: 'IST0130',
     name: 'VirtualServiceUnreachableRule',

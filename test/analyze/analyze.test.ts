@@ -6,7 +6,7 @@ const svc = (name: string, ns = 'default', ports = [9080]) => ({
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name, namespace: ns },
-  spec: { selector: { app: name }, ports: ports.map((p, i) => ({ name: `p${i}`, port: p })) },
+  spec: { selector: { app: name }, ports: ports.map((p, i) => ({ name: `http-${i}`, port: p })) },
 });
 const deploy = (app: string, version: string, ns = 'default') => ({
   apiVersion: 'apps/v1',
@@ -310,6 +310,30 @@ describe('analyze', () => {
         'MeshConfig tsmesh-system/b',
         '',
         'MeshConfig tsmesh-system/a is used (accepted first, then by namespace/name); this one is ignored',
+      ],
+    ]);
+  });
+
+  it('notes a Service port whose name says no protocol', () => {
+    const s = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'db' },
+      spec: {
+        ports: [
+          { name: 'http-web', port: 80 },
+          { name: 'web', port: 81 },
+          { name: 'x', port: 82, appProtocol: 'http' },
+        ],
+      },
+    };
+    expect(run([s])).toEqual([
+      [
+        'info',
+        'IST0118',
+        'Service default/db',
+        'spec.ports[1]',
+        'port "web" names no protocol; name it <protocol>[-<suffix>] (http, http2, grpc, tcp, ...) or set appProtocol, so the mesh knows its protocol',
       ],
     ]);
   });
