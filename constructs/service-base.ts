@@ -65,7 +65,13 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIO
 
 /**
  * What every service of the mesh shares: its routes (one VirtualService), its traffic policies and
- * subsets (one DestinationRule) and its grants (one ALLOW AuthorizationPolicy).
+ * subsets (one DestinationRule) and its grants (one ALLOW AuthorizationPolicy). `MeshService` and
+ * `MeshService.fromName` return one.
+ *
+ * @example
+ * const ratings: ServiceBase = MeshService.fromName(chart, 'ratings', 'ratings', { versions: ['v1'] });
+ * ratings.allowFrom(reviews, { methods: ['GET'] });
+ * ratings.declareSubsets();
  */
 export abstract class ServiceBase extends Construct implements IMeshService {
   public abstract readonly mesh: Mesh;

@@ -15,7 +15,11 @@ export interface IstioObjectProps<Spec> {
 /**
  * The shared base of the `istio.*` classes: an ApiObject whose spec is typed with the shapes
  * of lib/api/types.ts, so an L1 object is checked by the compiler exactly like YAML input is
- * checked by lib/api.
+ * checked by lib/api. Use one of its subclasses.
+ *
+ * @example
+ * const vs = new istio.VirtualService(chart, 'reviews', { metadata: { name: 'reviews' }, spec: { hosts: ['reviews'] } });
+ * vs.spec.hosts; // ['reviews']
  */
 export abstract class IstioObject<Spec> extends ApiObject {
   /** The spec as given (not resolved). */
