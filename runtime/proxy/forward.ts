@@ -6,11 +6,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { HeaderOperationsResolved, RetryPolicy } from '../../lib/routing/types.js';
 import type { RequestBody } from './body.js';
 import { type Exchange, LOCAL_REPLY, localReply } from './exchange.js';
 import { filterResponseHeaders } from './hygiene.js';
+import { discardBody, type UpstreamResponse } from './upstream/client.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream/cluster.js';
 
 export interface ForwardPlan {
@@ -71,11 +71,7 @@ function retriableFailure(policy: RetryPolicy, failure: Failure): boolean {
   return false;
 }
 
-function retriableStatus(
-  policy: RetryPolicy,
-  status: number,
-  headers: Dispatcher.ResponseData['headers'],
-): boolean {
+function retriableStatus(policy: RetryPolicy, status: number, headers: UpstreamResponse['headers']): boolean {
   const on = policy.retryOn;
   if (on.has('5xx') && status >= 500) return true;
   if (on.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
@@ -260,10 +256,10 @@ export function forward(
       }
       ep.client()
         .request({
-          method: plan.method as Dispatcher.HttpMethod,
+          method: plan.method,
           path: plan.path,
           headers: plan.headers,
-          body: body as never,
+          body,
           signal: state.ac.signal,
         })
         .then(
@@ -277,7 +273,7 @@ export function forward(
             const status = upstream.statusCode;
             cluster.report(ep, status);
             if (retriableStatus(retry, status, upstream.headers) && attempt < maxAttempts && !routeTimedOut) {
-              upstream.body.dump().catch(() => undefined);
+              discardBody(upstream.body);
               releaseSlot();
               retryOrFail(true, () => undefined);
               return;
@@ -318,7 +314,7 @@ export function forward(
         );
     };
 
-    const respond = (_ep: UpstreamEndpoint, upstream: Dispatcher.ResponseData, releaseSlot: () => void) => {
+    const respond = (_ep: UpstreamEndpoint, upstream: UpstreamResponse, releaseSlot: () => void) => {
       ex.status = upstream.statusCode;
       let headers = filterResponseHeaders(upstream.headers);
       headers = applyResponseEdits(headers, plan.responseEdits);

@@ -65,7 +65,7 @@ export interface ProxyOptions {
     port: number;
     pod: string;
   }) => { address: string; port: number } | undefined;
-  /** Rewritten app probes by name (15020 `/app-health/<name>/<readyz|livez|startupz>`). */
+  /** Rewritten app probes by path (`/app-health/<container>/<readyz|livez|startupz>` on 15020). */
   appProbes: Record<string, AppProbe>;
   /** Metrics, access log and tracing; created with defaults when absent. */
   telemetry?: Telemetry;

@@ -22,11 +22,11 @@ import {
   type Socket,
 } from 'node:net';
 import { pipeline } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { HEADERS, MESH_ALPN, MESH_ALPN_VALUES } from '../../../lib/constants.js';
 import { readBody } from '../body.js';
 import type { ActiveConfig } from '../config.js';
-import type { ProxyContext } from '../context.js';
+import type { CertificateState, ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward, NO_RETRY } from '../forward.js';
 import { filterRequestHeaders, removeHeader } from '../hygiene.js';
@@ -39,7 +39,7 @@ import {
   UNKNOWN_WORKLOAD,
   type WorkloadFacts,
 } from '../telemetry/index.js';
-import { certificateHash, checkPeerCertificate } from '../tls/certs.js';
+import { certificateHash, checkPeerCertificate, meshTlsOptions } from '../tls/certs.js';
 import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../tls/client-hello.js';
 import { parseMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
@@ -68,7 +68,9 @@ export interface InboundListener {
 export interface InboundDeps {
   appCluster(port: number): UpstreamCluster;
   /** Takes mesh mTLS connections with another ALPN than HTTP/1.1 (dispatch.ts); false: refuse. */
-  meshConnection?(alpn: string, socket: Socket, conn: { peerIdentity?: string; port?: number }): boolean;
+  meshConnection?(alpn: string, socket: Socket, conn: ConnectionInfo): boolean;
+  /** Takes plaintext connections that are not HTTP/1.1 (HTTP/2 prior knowledge); false: HTTP/1.1. */
+  plaintextConnection?(socket: Socket, first: Buffer): boolean;
 }
 
 export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): InboundListener {
@@ -116,6 +118,7 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       if (kind === 'mesh') return acceptMesh(socket);
       if (!cfg || cfg.inbound.allStrict) return refuse(socket);
       if (kind === 'tls') return passthroughTls(socket, cfg);
+      if (deps.plaintextConnection?.(socket, buffered)) return;
       handOver(socket, { mtls: false });
       // The HTTP server reads the handle directly; resuming replays the sniffed bytes.
       socket.resume();
@@ -128,52 +131,59 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
     socket.destroy();
   };
 
+  // Mesh mTLS is terminated by a tls.Server that never listens: it is handed the sniffed
+  // sockets. Unlike a bare TLSSocket it enforces rejectUnauthorized, and the sockets it emits
+  // work with both the HTTP/1.1 and the HTTP/2 servers.
+  const tlsServer = createTlsServer({
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: deps.meshConnection ? [MESH_ALPN.http11, MESH_ALPN.h2, MESH_ALPN.tcp] : [MESH_ALPN.http11],
+  });
+  let contextOf: CertificateState | undefined;
+  tlsServer.on('tlsClientError', (err, tls) => {
+    ctx.counters.inboundRefusedConnections++;
+    ctx.options.log('warn', `inbound mTLS refused: ${err.message}`);
+    tls.destroy();
+  });
+  tlsServer.on('secureConnection', (tls: TLSSocket) => {
+    tls.on('error', () => tls.destroy());
+    const cert = ctx.certificate();
+    if (!cert) return refuse(tls);
+    const peer = tls.getPeerX509Certificate();
+    const check = checkPeerCertificate(peer);
+    const sni = parseMeshSni(tls.servername);
+    const alpn = typeof tls.alpnProtocol === 'string' ? tls.alpnProtocol : '';
+    if (!check.ok || !MESH_ALPN_VALUES.includes(alpn)) {
+      ctx.options.log(
+        'warn',
+        `inbound mTLS refused: ${check.ok ? `ALPN ${tls.alpnProtocol}` : check.reason}`,
+      );
+      return refuse(tls);
+    }
+    ctx.counters.inboundMtlsConnections++;
+    const own = cert.bundle.spiffeId;
+    const conn: ConnectionInfo = {
+      mtls: true,
+      peerIdentity: check.spiffeId,
+      xfcc: `By=${own};Hash=${certificateHash(peer as X509Certificate)};URI=${check.spiffeId}`,
+    };
+    if (sni) conn.port = sni.port;
+    if (alpn !== MESH_ALPN.http11) {
+      if (!deps.meshConnection?.(alpn, tls, conn)) refuse(tls);
+      return;
+    }
+    handOver(tls, conn);
+  });
+
   const acceptMesh = (socket: Socket) => {
     const cert = ctx.certificate();
     if (!cert) return refuse(socket);
-    const tls = new TLSSocket(socket, {
-      isServer: true,
-      secureContext: cert.secureContext,
-      requestCert: true,
-      rejectUnauthorized: true,
-      ALPNProtocols: deps.meshConnection
-        ? [MESH_ALPN.http11, MESH_ALPN.h2, MESH_ALPN.tcp]
-        : [MESH_ALPN.http11],
-    });
-    tls.on('error', () => tls.destroy());
-    tls.once('secure', () => {
-      // A server-side TLSSocket made outside tls.Server does not act on rejectUnauthorized:
-      // ask OpenSSL for the chain verification result ourselves.
-      const chainError = verifyError(tls);
-      if (chainError) {
-        ctx.options.log('warn', `inbound mTLS refused: ${chainError}`);
-        return refuse(tls);
-      }
-      const peer = tls.getPeerX509Certificate();
-      const check = checkPeerCertificate(peer);
-      const sni = parseMeshSni(tls.servername);
-      const alpn = typeof tls.alpnProtocol === 'string' ? tls.alpnProtocol : '';
-      if (!check.ok || !MESH_ALPN_VALUES.includes(alpn)) {
-        ctx.options.log(
-          'warn',
-          `inbound mTLS refused: ${check.ok ? `ALPN ${tls.alpnProtocol}` : check.reason}`,
-        );
-        return refuse(tls);
-      }
-      ctx.counters.inboundMtlsConnections++;
-      const own = cert.bundle.spiffeId;
-      const conn: ConnectionInfo = {
-        mtls: true,
-        peerIdentity: check.spiffeId,
-        xfcc: `By=${own};Hash=${certificateHash(peer as X509Certificate)};URI=${check.spiffeId}`,
-      };
-      if (sni) conn.port = sni.port;
-      if (alpn !== MESH_ALPN.http11) {
-        if (!deps.meshConnection?.(alpn, tls, conn)) refuse(tls);
-        return;
-      }
-      handOver(tls, conn);
-    });
+    if (contextOf !== cert) {
+      // A new workload certificate applies to new connections from now on.
+      tlsServer.setSecureContext(meshTlsOptions(cert.bundle));
+      contextOf = cert;
+    }
+    tlsServer.emit('connection', socket);
   };
 
   const passthroughTls = (socket: Socket, cfg: ActiveConfig) => {
@@ -198,14 +208,6 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       for (const s of sockets) s.destroy();
     },
   };
-}
-
-/** OpenSSL's verification of the peer chain against the trust bundle ('' when it chained). */
-function verifyError(tls: TLSSocket): string {
-  const handle = (tls as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
-  if (typeof handle?.verifyError !== 'function') return 'cannot read the peer verification result';
-  const err = handle.verifyError();
-  return err ? err.message : '';
 }
 
 function rejectMalformed(err: NodeJS.ErrnoException, socket: Socket | import('node:stream').Duplex): void {

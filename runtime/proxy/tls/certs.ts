@@ -4,7 +4,7 @@
  * SPIFFE id, not a CA).
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { parseSpiffeId } from '../../../lib/identity.js';
 import type { CertificateBundle } from '../sources.js';
 
@@ -67,7 +67,12 @@ export function certificateValidAt(bundle: CertificateBundle, now = Date.now()):
 
 /** The TLS context both sides of mesh mTLS use: our cert and key, the trust bundle as CAs. */
 export function meshSecureContext(bundle: CertificateBundle): SecureContext {
-  return createSecureContext({
+  return createSecureContext(meshTlsOptions(bundle));
+}
+
+/** The options of `meshSecureContext`, for `tls.Server#setSecureContext`. */
+export function meshTlsOptions(bundle: CertificateBundle): SecureContextOptions {
+  return {
     cert: bundle.chainPem ? `${bundle.certPem}\n${bundle.chainPem}` : bundle.certPem,
     key: bundle.keyPem,
     ca: bundle.trustBundlePem,
@@ -76,7 +81,7 @@ export function meshSecureContext(bundle: CertificateBundle): SecureContext {
     // OpenSSL fails every resumed handshake (ERR_SSL_SESSION_ID_CONTEXT_UNINITIALIZED, alert 80),
     // which turned each upstream reconnect under load into UF,URX (measured in bench/proxy.bench.ts).
     sessionIdContext: 'tsmesh-mesh-mtls',
-  });
+  };
 }
 
 export type PeerCheck = { ok: true; spiffeId: string } | { ok: false; reason: string };

@@ -6,9 +6,11 @@
  */
 import type { SecureContext } from 'node:tls';
 import { Pool } from 'undici';
+import { MESH_ALPN } from '../../../lib/constants.js';
 import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
 import { formatMeshSni } from '../tls/sni.js';
 import { type Balancer, createBalancer } from './balancer.js';
+import { H2Client, Http1Client, type UpstreamClient } from './client.js';
 import { createConnector } from './connector.js';
 import { newOutlierState, OutlierDetector, type OutlierState } from './outlier.js';
 
@@ -41,11 +43,11 @@ export class UpstreamEndpoint {
   requests = 0;
   failures = 0;
   readonly outlier: OutlierState = newOutlierState();
-  private pool: Pool | undefined;
+  private pool: UpstreamClient | undefined;
   constructor(
     readonly key: string,
     public endpoint: ClusterEndpoint,
-    private readonly open: () => Pool,
+    private readonly open: () => UpstreamClient,
   ) {}
 
   /** `address:port` as logged. */
@@ -53,7 +55,7 @@ export class UpstreamEndpoint {
     return `${this.endpoint.address}:${this.endpoint.port}`;
   }
 
-  client(): Pool {
+  client(): UpstreamClient {
     this.pool ??= this.open();
     return this.pool;
   }
@@ -61,13 +63,13 @@ export class UpstreamEndpoint {
   close(): Promise<void> {
     const p = this.pool;
     this.pool = undefined;
-    return p ? p.close().catch(() => undefined) : Promise.resolve();
+    return p ? p.close() : Promise.resolve();
   }
 
   destroy(): Promise<void> {
     const p = this.pool;
     this.pool = undefined;
-    return p ? p.destroy().catch(() => undefined) : Promise.resolve();
+    return p ? p.destroy() : Promise.resolve();
   }
 }
 
@@ -158,7 +160,16 @@ export class UpstreamCluster {
     return Promise.all([...old.values()].map((e) => e.close())).then(() => undefined);
   }
 
-  private openPool(ep: ClusterEndpoint): Pool {
+  /** HTTP/2 between sidecars: every endpoint meshed and the mesh ALPN is tsmesh-h2. */
+  private get h2(): boolean {
+    return (
+      this.env.alpn === MESH_ALPN.h2 &&
+      this.cluster.endpoints.length > 0 &&
+      this.cluster.endpoints.every((e) => e.mtls)
+    );
+  }
+
+  private openPool(ep: ClusterEndpoint): UpstreamClient {
     const cp = this.cluster.connectionPool;
     const peer = ep.mtls
       ? (this.env.peerAddressOverride?.(ep) ?? { address: ep.address, port: this.env.peerInboundPort })
@@ -176,8 +187,10 @@ export class UpstreamCluster {
           }
         : undefined,
     });
+    const host = ep.address.includes(':') ? `[${ep.address}]` : ep.address;
+    if (peer && this.env.alpn === MESH_ALPN.h2) return new H2Client(connector, `http://${host}:${ep.port}`);
     const idle = cp.idleTimeoutMs ?? this.env.defaultIdleTimeoutMs;
-    return new Pool(`http://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`, {
+    const pool = new Pool(`http://${host}:${ep.port}`, {
       connections: cp.maxConnections >= UNLIMITED ? null : cp.maxConnections,
       pipelining: 1,
       headersTimeout: 0,
@@ -187,11 +200,14 @@ export class UpstreamCluster {
       maxRequestsPerClient: cp.maxRequestsPerConnection > 0 ? cp.maxRequestsPerConnection : undefined,
       connect: connector as never,
     });
+    return new Http1Client(pool);
   }
 
   /** The concurrency limit: one request per HTTP/1.1 connection, and http2MaxRequests. */
   private limit(): number {
     const cp = this.cluster.connectionPool;
+    // HTTP/2 multiplexes: only http2MaxRequests bounds requests in flight.
+    if (this.h2) return cp.http2MaxRequests;
     return Math.min(cp.maxConnections, cp.http2MaxRequests);
   }
 

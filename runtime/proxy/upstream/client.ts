@@ -1,0 +1,176 @@
+/**
+ * What the forwarder needs from a connection pool to one endpoint. undici's Pool serves
+ * HTTP/1.1 (plaintext or mesh mTLS with `tsmesh-http/1.1`); H2Client serves `tsmesh-h2`: one
+ * multiplexed HTTP/2 session per endpoint over mesh mTLS.
+ */
+import { type ClientHttp2Session, constants as h2, connect as h2connect } from 'node:http2';
+import type { Socket } from 'node:net';
+import { pipeline, type Readable } from 'node:stream';
+import type { Dispatcher, Pool } from 'undici';
+
+export interface UpstreamRequest {
+  method: string;
+  /** Path with query. */
+  path: string;
+  /** Flat `[name, value, ...]` list, Host included. */
+  headers: string[];
+  body?: Buffer | NodeJS.ReadableStream;
+  signal: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+export interface UpstreamClient {
+  request(req: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Reads and discards a response body so its connection can be reused. */
+export function discardBody(body: Readable): void {
+  const dump = (body as Readable & { dump?: () => Promise<void> }).dump;
+  if (typeof dump === 'function') dump.call(body).catch(() => undefined);
+  else body.resume();
+}
+
+/** HTTP/1.1 through undici's Pool (keep-alive, one request per connection at a time). */
+export class Http1Client implements UpstreamClient {
+  constructor(private readonly pool: Pool) {}
+
+  request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    return this.pool.request({
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.path,
+      headers: req.headers,
+      body: req.body as never,
+      signal: req.signal,
+    }) as unknown as Promise<UpstreamResponse>;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close().catch(() => undefined);
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy().catch(() => undefined);
+  }
+}
+
+type Connector = (options: unknown, callback: (...args: [null, Socket] | [Error, null]) => void) => void;
+
+/** Marks an error as a connect failure (UF), as opposed to a reset (UC). */
+function connectError(err: Error): Error {
+  (err as Error & { tsmeshConnect?: boolean }).tsmeshConnect = true;
+  return err;
+}
+
+const FORBIDDEN = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+export class H2Client implements UpstreamClient {
+  private session: ClientHttp2Session | undefined;
+  private connecting: Promise<ClientHttp2Session> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly connector: Connector,
+    private readonly origin: string,
+  ) {}
+
+  private getSession(): Promise<ClientHttp2Session> {
+    const s = this.session;
+    if (s && !s.closed && !s.destroyed) return Promise.resolve(s);
+    this.connecting ??= new Promise<ClientHttp2Session>((resolve, reject) => {
+      this.connector(undefined, (err, socket) => {
+        this.connecting = undefined;
+        if (err || !socket) {
+          reject(connectError(err ?? new Error('no socket')));
+          return;
+        }
+        const session = h2connect(this.origin, {
+          createConnection: () => socket,
+          settings: { initialWindowSize: 1 << 20 },
+        });
+        session.setLocalWindowSize(4 << 20);
+        session.on('error', () => undefined);
+        session.once('close', () => {
+          if (this.session === session) this.session = undefined;
+        });
+        session.once('goaway', () => {
+          if (this.session === session) this.session = undefined;
+        });
+        this.session = session;
+        resolve(session);
+      });
+    });
+    return this.connecting;
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (this.closed) throw connectError(new Error('client closed'));
+    const session = await this.getSession();
+    const headers: Record<string, string | string[]> = {
+      [h2.HTTP2_HEADER_METHOD]: req.method,
+      [h2.HTTP2_HEADER_PATH]: req.path,
+      [h2.HTTP2_HEADER_SCHEME]: 'http',
+    };
+    const list = req.headers;
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i].toLowerCase();
+      if (name === 'host') {
+        headers[h2.HTTP2_HEADER_AUTHORITY] = list[i + 1];
+        continue;
+      }
+      if (FORBIDDEN.has(name)) continue;
+      const prev = headers[name];
+      if (prev === undefined) headers[name] = list[i + 1];
+      else headers[name] = Array.isArray(prev) ? [...prev, list[i + 1]] : [prev, list[i + 1]];
+    }
+    const stream = session.request(headers, { endStream: req.body === undefined, signal: req.signal });
+    if (Buffer.isBuffer(req.body)) stream.end(req.body);
+    else if (req.body) pipeline(req.body as Readable, stream, () => undefined);
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      let answered = false;
+      stream.once('response', (h) => {
+        answered = true;
+        const out: Record<string, string | string[] | undefined> = {};
+        for (const name in h) if (name.charCodeAt(0) !== 0x3a) out[name] = h[name] as string | string[];
+        resolve({ statusCode: Number(h[h2.HTTP2_HEADER_STATUS]), headers: out, body: stream });
+      });
+      stream.once('error', (err) => {
+        if (!answered) reject(err);
+      });
+      stream.once('close', () => {
+        if (!answered) {
+          const code = stream.rstCode;
+          const err = new Error(`upstream stream closed before the response (code ${code})`);
+          // A stream refused before processing is safe to retry elsewhere, as a connect failure.
+          reject(code === h2.NGHTTP2_REFUSED_STREAM ? connectError(err) : err);
+        }
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const s = this.session;
+    this.session = undefined;
+    if (s && !s.closed) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  async destroy(): Promise<void> {
+    this.closed = true;
+    this.session?.destroy();
+    this.session = undefined;
+  }
+}
