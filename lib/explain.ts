@@ -1,14 +1,18 @@
-/**
- * `explain`: what the mesh does with one request, from the caller's sidecar to the server's
- * authorization check, computed by the same engine the proxies run. `tsmesh explain` prints
- * it and the constructs' testing helper returns it; the JSON schema (`tsmesh.explain/v1`) is
- * documented in docs/engine.md.
- */
-import type { MeshObject } from './api/types.js';
+import {
+  EXPLAIN_SCHEMA,
+  type ExplainCaller,
+  type ExplainClusterPolicy,
+  type ExplainDestination,
+  type ExplainEndpoint,
+  type ExplainInput,
+  type ExplainOptions,
+  type ExplainRequestSpec,
+  type ExplainResult,
+} from './explain-types.js';
 import { parseAuthority } from './hosts.js';
 import { spiffeId } from './identity.js';
 import type { ProxyIdentity, WorkloadInstance } from './model.js';
-import { normalizeRequestTarget, type PathNormalizationMode } from './normalize.js';
+import { normalizeRequestTarget } from './normalize.js';
 import { type AuthzDecision, authorize, compileAuthorization } from './policy/authz.js';
 import { compilePeerAuthentication, type MtlsDecision, mtlsModeFor } from './policy/mtls.js';
 import { compileRoutes } from './routing/compile.js';
@@ -16,170 +20,10 @@ import { meshSettings } from './routing/mesh.js';
 import { workloadsFromDeployments } from './routing/registry.js';
 import { route } from './routing/route.js';
 import { gatewaysFor } from './routing/scope.js';
-import type {
-  Cluster,
-  ConnectionPoolPolicy,
-  DirectResponsePolicy,
-  FaultPolicy,
-  HeaderEdits,
-  LoadBalancerPolicy,
-  MirrorPolicy,
-  OutlierDetectionPolicy,
-  RedirectPolicy,
-  RewritePolicy,
-  RouteDecisionKind,
-  ServiceRef,
-} from './routing/types.js';
+import type { Cluster, DirectResponsePolicy, RedirectPolicy, RouteDecisionKind } from './routing/types.js';
 
+export * from './explain-types.js';
 export { workloadsFromDeployments } from './routing/registry.js';
-
-export const EXPLAIN_SCHEMA = 'tsmesh.explain/v1';
-
-export interface ExplainInput {
-  objects: readonly MeshObject[];
-  /** Known workload instances; when absent or empty they are derived from the Deployments. */
-  workloads?: readonly WorkloadInstance[];
-}
-
-export interface ExplainRequestSpec {
-  /** The calling workload: `namespace/workload` (a Deployment or registered workload) or an identity. */
-  from?: string | ProxyIdentity;
-  /** `http://reviews:9080/reviews/0`; a bare `reviews:9080/x` is read as http. */
-  url: string;
-  method?: string;
-  /** Header name → value (names are lower-cased). */
-  headers?: Readonly<Record<string, string>>;
-}
-
-export interface ExplainOptions {
-  /** Path normalization; default the MeshConfig's (BASE). */
-  pathNormalization?: PathNormalizationMode;
-  /** Draws the per-request split; default `() => 0`, i.e. the first destination. */
-  random?: () => number;
-  /** Overrides the MeshConfig's root namespace. */
-  rootNamespace?: string;
-}
-
-export interface ExplainCaller {
-  namespace: string;
-  workload: string;
-  serviceAccount: string;
-  labels: Record<string, string>;
-  /** SPIFFE id the caller's sidecar presents; absent when the caller is not meshed. */
-  identity?: string;
-  meshed: boolean;
-}
-
-export interface ExplainRetries {
-  attempts: number;
-  perTryTimeoutMs: number | null;
-  retryOn: string[];
-  retriableStatusCodes: number[];
-  backoffBaseMs: number;
-  source: 'route' | 'mesh-default' | 'disabled';
-}
-
-export interface ExplainClusterPolicy {
-  key: string;
-  protocol: string;
-  loadBalancer: LoadBalancerPolicy;
-  connectionPool: ConnectionPoolPolicy;
-  outlierDetection?: OutlierDetectionPolicy;
-  tls: 'AUTO' | 'ISTIO_MUTUAL' | 'DISABLE';
-  destinationRule?: string;
-  serverIdentities: readonly string[];
-}
-
-export interface ExplainEndpoint {
-  /** `namespace/pod`. */
-  pod: string;
-  address: string;
-  /** Target (container) port. */
-  port: number;
-  labels: Readonly<Record<string, string>>;
-  meshed: boolean;
-  identity?: string;
-  /** How the caller's sidecar connects: mesh mTLS or plaintext. */
-  transport: 'mtls' | 'plaintext';
-  /** The server side's PeerAuthentication mode for this port. */
-  mtls: MtlsDecision;
-  /** The server side's AuthorizationPolicy verdict for this request. */
-  authorization: AuthzDecision;
-  /** What happens at this endpoint: served by the app, refused by mTLS, or denied by policy. */
-  outcome: 'allowed' | 'denied' | 'mtls-refused';
-}
-
-export interface ExplainDestination {
-  host: string;
-  subset?: string;
-  port: number;
-  weight: number;
-  probability: number;
-  clusterKey: string;
-  /** Null when the cluster does not exist (unknown subset or host not visible). */
-  cluster: ExplainClusterPolicy | null;
-  endpoints: ExplainEndpoint[];
-}
-
-export interface ExplainResult {
-  schema: typeof EXPLAIN_SCHEMA;
-  request: {
-    url: string;
-    method: string;
-    scheme: string;
-    authority: string;
-    host: string;
-    port: number;
-    /** Normalized path (what routing and authorization see). */
-    path: string;
-    query: string;
-    headers: Record<string, string>;
-    normalization: PathNormalizationMode;
-  };
-  caller: ExplainCaller;
-  route: {
-    kind: RouteDecisionKind;
-    service?: ServiceRef;
-    virtualService?: string;
-    rule?: { index: number; name?: string; matchIndex?: number };
-    destinations: ExplainDestination[];
-    /** Probability per subset (`''` for the whole service). */
-    subsets: Record<string, number>;
-    /** The destination this draw picked (see ExplainOptions.random). */
-    chosen?: { host: string; subset?: string; port: number; clusterKey: string };
-    timeoutMs: number | null;
-    retries: ExplainRetries;
-    fault?: FaultPolicy;
-    mirrors: readonly MirrorPolicy[];
-    rewrite?: RewritePolicy;
-    redirect?: RedirectPolicy;
-    directResponse?: DirectResponsePolicy;
-    headers: HeaderEdits;
-    responseFlag?: string;
-    reason: string;
-  };
-  /** The outcome for the chosen destination. */
-  verdict: {
-    outcome:
-      | 'allowed'
-      | 'denied'
-      | 'mtls-refused'
-      | 'no-route'
-      | 'no-healthy-upstream'
-      | 'passthrough'
-      | 'blackhole'
-      | 'redirect'
-      | 'direct-response';
-    /** The status the caller gets from the mesh, or null when the app answers. */
-    status: number | null;
-    responseFlag?: string;
-    summary: string;
-    /** Shortcuts into the chosen destination's first endpoint. */
-    mtls?: MtlsDecision;
-    authorization?: AuthzDecision;
-  };
-  warnings: string[];
-}
 
 /** Resolves `namespace/workload` against the known workloads. */
 export function resolveCaller(
@@ -536,104 +380,4 @@ function verdictOf(
   };
 }
 
-// ---------------------------------------------------------------- text view
-
-function pct(p: number): string {
-  return `${(p * 100).toFixed(p * 100 === Math.round(p * 100) ? 0 : 1)} %`;
-}
-
-function ms(v: number | null): string {
-  return v === null ? 'none' : `${v} ms`;
-}
-
-/** A readable rendering of an explain result (what `tsmesh explain` prints by default). */
-export function formatExplain(r: ExplainResult): string {
-  const lines: string[] = [];
-  const q = r.request;
-  const c = r.caller;
-  lines.push(`${q.method} ${q.scheme}://${q.authority}${q.path}${q.query ? `?${q.query}` : ''}`);
-  lines.push(`  from      ${c.namespace}/${c.workload} (${c.identity ?? 'no sidecar'})`);
-  const headerNames = Object.keys(q.headers);
-  if (headerNames.length)
-    lines.push(`  headers   ${headerNames.map((h) => `${h}: ${q.headers[h]}`).join(', ')}`);
-  lines.push('');
-  lines.push(`verdict     ${r.verdict.summary}`);
-  lines.push('');
-  const rt = r.route;
-  lines.push(`route       ${rt.kind}${rt.service ? ` for ${rt.service.host}:${rt.service.port}` : ''}`);
-  if (rt.virtualService) {
-    const rule = rt.rule
-      ? `, rule ${rt.rule.index}${rt.rule.name ? ` (${rt.rule.name})` : ''}${rt.rule.matchIndex !== undefined ? `, match ${rt.rule.matchIndex}` : ''}`
-      : '';
-    lines.push(`  by        VirtualService ${rt.virtualService}${rule}`);
-  }
-  lines.push(`  why       ${rt.reason}`);
-  for (const d of rt.destinations) {
-    const chosen = rt.chosen?.clusterKey === d.clusterKey ? '  <- this draw' : '';
-    lines.push(
-      `  to        ${pct(d.probability).padStart(7)}  ${d.host}:${d.port}${d.subset ? ` subset ${d.subset}` : ''}${chosen}`,
-    );
-  }
-  lines.push(`  timeout   ${ms(rt.timeoutMs)}`);
-  const rr = rt.retries;
-  lines.push(
-    `  retries   ${rr.attempts === 0 ? 'none' : `${rr.attempts} (${rr.source}) on ${[...rr.retryOn, ...rr.retriableStatusCodes.map(String)].join(',')}${rr.perTryTimeoutMs !== null ? `, per try ${rr.perTryTimeoutMs} ms` : ''}, backoff ${rr.backoffBaseMs} ms`}`,
-  );
-  if (rt.fault?.delay)
-    lines.push(`  fault     delay ${rt.fault.delay.ms} ms for ${rt.fault.delay.percent} % of requests`);
-  if (rt.fault?.abort)
-    lines.push(`  fault     abort ${rt.fault.abort.status} for ${rt.fault.abort.percent} % of requests`);
-  for (const m of rt.mirrors)
-    lines.push(`  mirror    ${m.percent} % to ${m.host}:${m.port}${m.subset ? ` subset ${m.subset}` : ''}`);
-  if (rt.rewrite) {
-    lines.push(
-      `  rewrite   ${[rt.rewrite.uri !== undefined ? `uri ${rt.rewrite.matchedPrefix !== undefined ? `${rt.rewrite.matchedPrefix} -> ` : ''}${rt.rewrite.uri}` : '', rt.rewrite.authority ? `authority ${rt.rewrite.authority}` : '', rt.rewrite.uriRegex ? `regex ${rt.rewrite.uriRegex.match} -> ${rt.rewrite.uriRegex.rewrite}` : ''].filter(Boolean).join(', ')}`,
-    );
-  }
-  const edits = (label: string, ops: HeaderEdits['request']) => {
-    const parts = [
-      ...Object.entries(ops.set).map(([k, v]) => `set ${k}: ${v}`),
-      ...Object.entries(ops.add).map(([k, v]) => `add ${k}: ${v}`),
-      ...ops.remove.map((k) => `remove ${k}`),
-    ];
-    if (parts.length) lines.push(`  ${label} ${parts.join('; ')}`);
-  };
-  edits('request  ', rt.headers.request);
-  edits('response ', rt.headers.response);
-
-  for (const d of rt.destinations) {
-    lines.push('');
-    lines.push(`cluster     ${d.clusterKey}`);
-    if (!d.cluster) {
-      lines.push('  (missing)');
-      continue;
-    }
-    const p = d.cluster;
-    const lb = p.loadBalancer.hash
-      ? `${p.loadBalancer.kind} ${JSON.stringify(p.loadBalancer.hash)}`
-      : p.loadBalancer.kind;
-    lines.push(
-      `  policy    ${lb}, tls ${p.tls}${p.destinationRule ? `, DestinationRule ${p.destinationRule}` : ''}`,
-    );
-    const cp = p.connectionPool;
-    const limit = (n: number) => (n >= 4294967295 ? 'unlimited' : String(n));
-    lines.push(
-      `  pool      maxConnections ${limit(cp.maxConnections)}, http1MaxPendingRequests ${limit(cp.http1MaxPendingRequests)}, http2MaxRequests ${limit(cp.http2MaxRequests)}`,
-    );
-    if (p.outlierDetection) {
-      const o = p.outlierDetection;
-      lines.push(
-        `  outlier   consecutive5xxErrors ${o.consecutive5xxErrors}, interval ${o.intervalMs} ms, baseEjectionTime ${o.baseEjectionTimeMs} ms, maxEjectionPercent ${o.maxEjectionPercent}`,
-      );
-    }
-    if (d.endpoints.length === 0) lines.push('  endpoints none');
-    for (const e of d.endpoints) {
-      const policy = e.authorization.policy ? ` by ${e.authorization.policy}` : '';
-      lines.push(
-        `  endpoint  ${e.pod} port ${e.port} ${e.transport}, server ${e.mtls.mode}${e.mtls.policy ? ` (${e.mtls.policy})` : ''}, ${e.outcome}${e.outcome === 'denied' || e.authorization.policy ? policy : ''}`,
-      );
-    }
-  }
-  for (const w of r.warnings) lines.push(`warning: ${w}`);
-  return `${lines.join('\n')}\n`;
-}
+export { formatExplain } from './explain-text.js';
