@@ -153,16 +153,33 @@ class IdSource {
   }
 }
 
+function checkSampling(s: unknown): void {
+  if (typeof s !== 'number' || !(s >= 0 && s <= 100)) {
+    throw new Error(`trace sampling must be a percentage between 0 and 100, got ${s}`);
+  }
+}
+
 export class Tracer {
   readonly #options: TracerOptions;
   readonly #ids = new IdSource();
 
   constructor(options: Partial<TracerOptions> = {}) {
     this.#options = { ...TRACER_DEFAULTS, ...options } satisfies TracerOptions;
-    const s = this.#options.sampling;
-    if (typeof s !== 'number' || !(s >= 0 && s <= 100)) {
-      throw new Error(`trace sampling must be a percentage between 0 and 100, got ${s}`);
-    }
+    checkSampling(this.#options.sampling);
+  }
+
+  /** The current sampling percentage for new traces. */
+  get sampling(): number {
+    return this.#options.sampling;
+  }
+
+  /**
+   * Changes the sampling percentage for new traces, e.g. when a snapshot brings a MeshConfig
+   * `traceSampling`. Throws (and changes nothing) outside 0..100.
+   */
+  setSampling(percent: number): void {
+    checkSampling(percent);
+    this.#options.sampling = percent;
   }
 
   /** Starts this hop's span from the downstream request's headers. */

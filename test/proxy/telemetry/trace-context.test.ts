@@ -149,5 +149,16 @@ describe('trace context', () => {
 
   it('rejects a sampling percentage outside 0..100', () => {
     expect(() => new Tracer({ sampling: 101 })).toThrow(/between 0 and 100, got 101/);
+    const tracer = new Tracer({ sampling: 5 });
+    expect(() => tracer.setSampling(-1)).toThrow(/between 0 and 100, got -1/);
+    expect(tracer.sampling).toBe(5);
+  });
+
+  it('applies a new sampling percentage to new traces', () => {
+    const tracer = new Tracer({ sampling: 0, random: () => 0.5 });
+    expect(tracer.startSpan({}).span.sampled).toBe(false);
+    tracer.setSampling(100);
+    expect(tracer.startSpan({}).span.sampled).toBe(true);
+    expect(tracer.sampling).toBe(100);
   });
 });
