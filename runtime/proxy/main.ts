@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync, unlinkSync } from 'node:fs';
 import { connect, isIP } from 'node:net';
-import { ENV, MESH_ALPN, PORTS } from '../../lib/constants.js';
+import { ENV, PORTS } from '../../lib/constants.js';
 import { FileCertificateSource, FileSnapshotSource } from './file-sources.js';
 import { type AppProbe, DEFAULT_PROXY_OPTIONS, type ProxyOptionsInput } from './options.js';
 import { SidecarProxy } from './proxy.js';
@@ -26,7 +26,6 @@ export interface ProxyCliOptions {
   adminPort?: string;
   statsPort?: string;
   healthPort?: string;
-  meshAlpn?: string;
   accessLog?: boolean;
 }
 
@@ -88,7 +87,6 @@ export async function proxyOptionsFromCli(
   const drainText = o.drainSeconds ?? env[ENV.drainSeconds];
   const drainSeconds = drainText === undefined ? 5 : Number(drainText);
   if (!(drainSeconds >= 0)) throw new UsageError(`--drain-seconds must be a number >= 0, got '${drainText}'`);
-  const meshAlpn = o.meshAlpn ?? MESH_ALPN.http11;
   const appProbes = jsonEnv<Record<string, AppProbe>>(env, ENV.appProbers, {});
 
   let snapshotSource: SnapshotSource;
@@ -149,7 +147,6 @@ export async function proxyOptionsFromCli(
     address,
     appHost: o.appHost ?? '127.0.0.1',
     drainSeconds,
-    meshAlpn,
     appProbes,
     accessLog: o.accessLog !== false,
     ports: {

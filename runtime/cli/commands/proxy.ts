@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ENV, MESH_ALPN, PORTS } from '../../../lib/constants.js';
+import { ENV, PORTS } from '../../../lib/constants.js';
 
 export function register(program: Command): void {
   program
@@ -25,7 +25,6 @@ export function register(program: Command): void {
     .option('--admin-port <port>', 'admin listener on 127.0.0.1', String(PORTS.admin))
     .option('--stats-port <port>', '/stats/prometheus and rewritten app probes', String(PORTS.stats))
     .option('--health-port <port>', '/healthz/ready', String(PORTS.health))
-    .option('--mesh-alpn <alpn>', `ALPN offered to peer sidecars (${MESH_ALPN.http11})`, MESH_ALPN.http11)
     .option('--no-access-log', 'do not write the JSON access log to stdout')
     .addHelpText(
       'after',
