@@ -12,7 +12,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { ProxyContext } from './context.js';
-import { createOutboundFront, createTcpListener, type TcpListenerSpec } from './tcp/listeners.js';
+import type { H2Connection } from './h2/inbound.js';
+import { type H2Options, H2Proxy } from './h2/proxy.js';
+import { createOutboundFront, createTcpListener, H2_PREFACE, type TcpListenerSpec } from './tcp/listeners.js';
 import {
   createOriginalDestinationResolver,
   type OriginalDestinationOptions,
@@ -29,12 +31,15 @@ export interface ProtocolOptions {
   /** How the outbound listener finds a captured connection's original destination. */
   originalDestination: Partial<OriginalDestinationOptions>;
   tcp: Partial<TcpProxyOptions>;
+  /** HTTP/2 windows and stream limits. */
+  h2: Partial<H2Options>;
 }
 
 export const PROTOCOL_DEFAULTS: ProtocolOptions = {
   tcpListeners: [],
   originalDestination: {},
   tcp: {},
+  h2: {},
 };
 
 export type ProtocolOptionsInput = Partial<ProtocolOptions>;
@@ -42,6 +47,7 @@ export type ProtocolOptionsInput = Partial<ProtocolOptions>;
 export class ProtocolDispatch {
   readonly options: ProtocolOptions;
   readonly tcp: TcpProxy;
+  readonly h2: H2Proxy;
   private readonly resolve: OriginalDestinationResolver;
   private readonly servers: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
@@ -53,6 +59,7 @@ export class ProtocolDispatch {
   ) {
     this.options = { ...PROTOCOL_DEFAULTS, ...input } satisfies ProtocolOptions;
     this.tcp = new TcpProxy(ctx, this.options.tcp);
+    this.h2 = new H2Proxy(ctx, this.options.h2);
     this.resolve = createOriginalDestinationResolver(this.options.originalDestination);
   }
 
@@ -64,7 +71,7 @@ export class ProtocolDispatch {
         tcp: this.tcp,
         resolve: this.resolve,
         http1: (socket) => handOver(http, socket),
-        h2: (socket) => socket.destroy(),
+        h2: (socket) => this.h2.acceptOutbound(socket),
       },
       this.sockets,
     );
@@ -72,12 +79,32 @@ export class ProtocolDispatch {
   }
 
   /** Mesh mTLS connections whose ALPN is not HTTP/1.1; returns false when not handled. */
-  meshConnection(alpn: string, socket: Socket, conn: MeshConnection): boolean {
+  meshConnection(alpn: string, socket: Socket, conn: MeshConnection & H2Connection): boolean {
     if (alpn === 'tsmesh-tcp') {
       this.tcp.inbound(socket, conn);
       return true;
     }
+    if (alpn === 'tsmesh-h2') {
+      this.h2.acceptInbound(socket, conn);
+      return true;
+    }
     return false;
+  }
+
+  /**
+   * A plaintext inbound connection (PERMISSIVE) whose first bytes are `first`: HTTP/2 with prior
+   * knowledge goes to the HTTP/2 side; returns false for HTTP/1.1.
+   */
+  plaintextConnection(socket: Socket, first: Buffer): boolean {
+    if (
+      first.length < 3 ||
+      first
+        .subarray(0, Math.min(first.length, H2_PREFACE.length))
+        .compare(H2_PREFACE, 0, Math.min(first.length, H2_PREFACE.length)) !== 0
+    )
+      return false;
+    this.h2.acceptInbound(socket, { mtls: false });
+    return true;
   }
 
   /** Binds the explicit TCP listeners. */
@@ -111,6 +138,7 @@ export class ProtocolDispatch {
 
   async close(): Promise<void> {
     this.tcp.close();
+    this.h2.close();
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

@@ -124,6 +124,7 @@ export class SidecarProxy {
     this.inbound = createInboundListener(this.ctx, {
       appCluster: (port) => this.appCluster(port),
       meshConnection: (alpn, socket, conn) => this.protocols.meshConnection(alpn, socket, conn),
+      plaintextConnection: (socket, first) => this.protocols.plaintextConnection(socket, first),
     });
     this.outboundFront = this.protocols.outboundFront(outbound);
     const ready = () => this.isReady();

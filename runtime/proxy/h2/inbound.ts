@@ -1,0 +1,186 @@
+/**
+ * HTTP/2 streams arriving at the inbound listener (15006), over mesh mTLS (`tsmesh-h2`) or as
+ * plaintext h2c: the same checks as HTTP/1.1 inbound — STRICT refuses plaintext, the
+ * AuthorizationPolicy decision with the verified peer identity (403, or gRPC status 7),
+ * mesh-internal headers stripped and `x-forwarded-client-cert` set from the verified peer —
+ * then forwarded to the app over h2c with trailers intact.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { HEADERS } from '../../../lib/constants.js';
+import type { ActiveConfig } from '../config.js';
+import type { ProxyContext } from '../context.js';
+import { LOCAL_REPLY } from '../exchange.js';
+import { NO_RETRY } from '../forward.js';
+import { removeHeader } from '../hygiene.js';
+import { appPortFor } from '../inbound-policy.js';
+import {
+  type HttpRequestRecord,
+  type PeerMetadataDecoder,
+  type SpanRecord,
+  TRACE_HEADERS,
+  UNKNOWN_WORKLOAD,
+  type WorkloadFacts,
+} from '../telemetry/index.js';
+import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
+import { isGrpcContentType } from './grpc.js';
+import { localReplyH2 } from './reply.js';
+import { isHygieneError, listToHeaders, prepareH2 } from './request.js';
+
+/** What the inbound listener learnt about the connection a stream arrived on. */
+export interface H2Connection {
+  mtls: boolean;
+  peerIdentity?: string;
+  xfcc?: string;
+  /** App port named by the SNI (mesh mTLS). */
+  port?: number;
+}
+
+export interface H2InboundDeps {
+  /** The local app on `port`, over h2c. */
+  app(port: number): H2Upstream;
+  decoder: PeerMetadataDecoder;
+  replayBytes: number;
+}
+
+export function handleInboundStream(
+  ctx: ProxyContext,
+  deps: H2InboundDeps,
+  conn: H2Connection,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  rawHeaders: string[],
+): void {
+  ctx.counters.downstreamRequests++;
+  stream.on('error', () => undefined);
+  const ex = new H2Exchange();
+  ex.method = String(headers[':method'] ?? 'GET');
+  ex.path = String(headers[':path'] ?? '');
+  ex.mtls = conn.mtls;
+  ex.peerIdentity = conn.peerIdentity;
+  ex.grpc = isGrpcContentType(headers['content-type']);
+  const cfg = ctx.config();
+  let span: SpanRecord | undefined;
+  let source: WorkloadFacts = UNKNOWN_WORKLOAD;
+  const finish = () => recordInbound(ctx, cfg, ex, source, span);
+  const reply = (status: number, body: string) => {
+    stream.resume();
+    localReplyH2(stream, ex, status, body, { grpc: ex.grpc });
+  };
+  // Draining: finish what is in flight, accept nothing new on this connection (GOAWAY).
+  if (ctx.draining() && stream.session && !stream.session.closed) stream.session.close();
+  if (!cfg) {
+    reply(503, LOCAL_REPLY.notReady);
+    finish();
+    return;
+  }
+  const prepared = prepareH2(
+    headers,
+    rawHeaders,
+    cfg.table.mesh.pathNormalization,
+    ctx.options.maxHeadersCount,
+  );
+  if (isHygieneError(prepared)) {
+    ctx.counters.hygieneRejections++;
+    ex.flag('DPE');
+    reply(prepared.status, prepared.message);
+    finish();
+    return;
+  }
+  ex.path = prepared.target;
+  ex.authority = prepared.authority;
+  const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
+  if (port === undefined) {
+    ex.flag('NR');
+    reply(404, `no app port for ${prepared.authority}`);
+    finish();
+    return;
+  }
+  if (!conn.mtls && cfg.inbound.mtlsMode(port) === 'STRICT') {
+    ctx.counters.inboundRefusedConnections++;
+    stream.session?.destroy();
+    return;
+  }
+  if (conn.mtls) source = deps.decoder.decode(headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
+  const remote = stream.session?.socket?.remoteAddress;
+  const verdict = cfg.inbound.authorize({
+    port,
+    peerIdentity: conn.peerIdentity,
+    method: ex.method,
+    path: prepared.path,
+    host: prepared.authority,
+    headers: prepared.values,
+    sourceAddress: remote,
+  });
+  if (!verdict.allowed) {
+    reply(403, LOCAL_REPLY.rbacDenied);
+    finish();
+    return;
+  }
+  const list = prepared.list;
+  if (conn.xfcc) list.push(HEADERS.forwardedClientCert, conn.xfcc);
+  let requestId = prepared.values[HEADERS.requestId];
+  if (!requestId) {
+    requestId = randomUUID();
+    list.push(HEADERS.requestId, requestId);
+  }
+  ex.requestId = requestId;
+  const started = ctx.telemetry.tracer.startSpan(headers, 'destination');
+  span = started.span;
+  for (const name of TRACE_HEADERS) removeHeader(list, name);
+  for (const name in started.headersForUpstream) list.push(name, started.headersForUpstream[name]);
+  const out: OutgoingHttpHeaders = {
+    ':method': ex.method,
+    ':path': prepared.target,
+    ':authority': prepared.authority,
+    ':scheme': 'http',
+  };
+  listToHeaders(list, out);
+  void forwardH2(
+    stream,
+    {
+      upstream: deps.app(port),
+      headers: out,
+      retry: NO_RETRY,
+      timeoutMs: null,
+      random: ctx.options.random,
+      replayBytes: deps.replayBytes,
+    },
+    ex,
+  ).then(finish);
+}
+
+function recordInbound(
+  ctx: ProxyContext,
+  cfg: ActiveConfig | undefined,
+  ex: H2Exchange,
+  source: WorkloadFacts,
+  span: SpanRecord | undefined,
+): void {
+  const rec: HttpRequestRecord = {
+    reporter: 'destination',
+    startTime: ex.startTime,
+    durationMs: ex.durationMs(),
+    method: ex.method,
+    path: ex.path,
+    authority: ex.authority,
+    httpProtocol: 'HTTP/2',
+    requestProtocol: ex.grpc ? 'grpc' : 'http',
+    status: ex.status,
+    responseFlags: ex.flags(),
+    grpcStatus: ex.grpcStatus ?? '',
+    requestBytes: ex.requestBytes,
+    responseBytes: ex.responseBytes,
+    requestId: ex.requestId,
+    upstreamHost: ex.upstreamHost,
+    upstreamCluster: ex.upstreamCluster,
+    routeName: 'inbound',
+    source,
+    sourcePrincipal: ex.peerIdentity,
+    destination: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
+    destinationPrincipal: ctx.certificate()?.bundle.spiffeId,
+    service: cfg?.localService ?? { host: 'unknown', name: 'unknown', namespace: 'unknown' },
+    mtls: ex.mtls,
+  };
+  ctx.telemetry.recordHttp(rec, span);
+}

@@ -1,0 +1,248 @@
+/**
+ * HTTP/2 streams from the local app (h2c with prior knowledge on 15001): the same pipeline as
+ * the HTTP/1.1 outbound listener — hygiene and normalization, the lib/routing decision, fault,
+ * rewrite and header edits — then an HTTP/2 forward to the chosen cluster, so trailers (gRPC
+ * status and metadata) survive. `grpc-timeout` is honoured and capped by the route timeout.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { HEADERS } from '../../../lib/constants.js';
+import { route } from '../../../lib/routing/route.js';
+import type { RequestAttributes, RouteDecision } from '../../../lib/routing/types.js';
+import type { ActiveConfig } from '../config.js';
+import type { ProxyContext } from '../context.js';
+import { LOCAL_REPLY } from '../exchange.js';
+import { removeHeader } from '../hygiene.js';
+import { applyRequestEdits, rewritePath } from '../listeners/outbound.js';
+import {
+  encodePeerMetadata,
+  type HttpRequestRecord,
+  type SpanRecord,
+  TRACE_HEADERS,
+  UNKNOWN_SERVICE,
+  UNKNOWN_WORKLOAD,
+} from '../telemetry/index.js';
+import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
+import { effectiveTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
+import { localReplyH2 } from './reply.js';
+import { type H2Request, isHygieneError, listToHeaders, prepareH2 } from './request.js';
+
+export interface H2OutboundDeps {
+  /** The HTTP/2 upstream for a cluster key (sessions pooled per endpoint). */
+  upstream(cfg: ActiveConfig, clusterKey: string): H2Upstream | undefined;
+  /** Request body bytes kept so a retry can resend them. */
+  replayBytes: number;
+}
+
+export function handleOutboundStream(
+  ctx: ProxyContext,
+  deps: H2OutboundDeps,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  rawHeaders: string[],
+): void {
+  ctx.counters.downstreamRequests++;
+  stream.on('error', () => undefined);
+  const ex = new H2Exchange();
+  ex.method = String(headers[':method'] ?? 'GET');
+  ex.path = String(headers[':path'] ?? '');
+  ex.grpc = isGrpcContentType(headers['content-type']);
+  const cfg = ctx.config();
+  let span: SpanRecord | undefined;
+  let decision: RouteDecision | undefined;
+  const finish = () => recordOutbound(ctx, cfg, ex, decision, span);
+  const reply = (status: number, body: string, extra?: Record<string, string>) => {
+    stream.resume();
+    localReplyH2(stream, ex, status, body, { grpc: ex.grpc, headers: extra });
+  };
+  if (!cfg) {
+    reply(503, LOCAL_REPLY.notReady);
+    finish();
+    return;
+  }
+  const trusted = new Set(ctx.options.trustedAppHeaders.map((h) => h.toLowerCase()));
+  const prepared = prepareH2(
+    headers,
+    rawHeaders,
+    cfg.table.mesh.pathNormalization,
+    ctx.options.maxHeadersCount,
+    {
+      allowInternal: trusted,
+    },
+  );
+  if (isHygieneError(prepared)) {
+    ctx.counters.hygieneRejections++;
+    ex.flag('DPE');
+    reply(prepared.status, prepared.message);
+    finish();
+    return;
+  }
+  ex.path = prepared.target;
+  ex.authority = prepared.authority;
+  const list = prepared.list;
+  let requestId = prepared.values[HEADERS.requestId];
+  if (!requestId) {
+    requestId = randomUUID();
+    list.push(HEADERS.requestId, requestId);
+  }
+  ex.requestId = requestId;
+  const started = ctx.telemetry.tracer.startSpan(headers, 'source');
+  span = started.span;
+  for (const name of TRACE_HEADERS) removeHeader(list, name);
+  for (const name in started.headersForUpstream) list.push(name, started.headersForUpstream[name]);
+  const attrs: RequestAttributes = {
+    authority: prepared.authority,
+    port: prepared.port ?? 80,
+    method: ex.method,
+    path: prepared.path,
+    query: prepared.query,
+    headers: prepared.values,
+    caller: cfg.snapshot.proxy,
+  };
+  const source = stream.session?.socket?.remoteAddress;
+  if (source) attrs.sourceAddress = source;
+  decision = route(cfg.table, attrs, ctx.options.random);
+  ex.routeName =
+    decision.ruleName ??
+    (decision.ruleIndex !== undefined ? `${decision.virtualService}#${decision.ruleIndex}` : 'default');
+  void handleDecision(ctx, deps, cfg, stream, ex, prepared, decision, reply).then(finish, (err) => {
+    ctx.options.log('error', `outbound HTTP/2 request failed: ${(err as Error).stack ?? err}`);
+    reply(500, 'internal proxy error');
+    finish();
+  });
+}
+
+async function handleDecision(
+  ctx: ProxyContext,
+  deps: H2OutboundDeps,
+  cfg: ActiveConfig,
+  stream: ServerHttp2Stream,
+  ex: H2Exchange,
+  prepared: H2Request,
+  decision: RouteDecision,
+  reply: (status: number, body: string, extra?: Record<string, string>) => void,
+): Promise<void> {
+  const random = ctx.options.random;
+  switch (decision.kind) {
+    case 'no-route':
+      ex.flag('NR');
+      reply(404, '');
+      return;
+    case 'blackhole':
+    case 'passthrough':
+      ex.flag('NR');
+      reply(502, `no route to unknown host ${prepared.host}`);
+      return;
+    case 'redirect': {
+      const r = decision.redirect!;
+      ex.status = r.status;
+      stream.resume();
+      stream.respond(
+        { ':status': r.status, location: r.location, 'x-request-id': ex.requestId ?? '' },
+        { endStream: true },
+      );
+      return;
+    }
+    case 'direct-response': {
+      const d = decision.directResponse!;
+      reply(d.status, d.body ?? '');
+      return;
+    }
+    default:
+      break;
+  }
+  const fault = decision.fault;
+  if (fault?.abort && random() * 100 < fault.abort.percent) {
+    ex.flag('FI');
+    reply(fault.abort.status, LOCAL_REPLY.faultAbort);
+    return;
+  }
+  if (fault?.delay && random() * 100 < fault.delay.percent) {
+    ex.flag('DI');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, fault.delay!.ms);
+      stream.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (stream.closed || stream.destroyed) {
+      ex.flag('DC');
+      return;
+    }
+  }
+  const upstream = decision.clusterKey ? deps.upstream(cfg, decision.clusterKey) : undefined;
+  if (!upstream?.cluster) {
+    ex.flag('UH');
+    reply(503, LOCAL_REPLY.noHealthyUpstream);
+    return;
+  }
+  const list = prepared.list;
+  applyRequestEdits(list, decision.headers.request);
+  if (upstream.cluster.endpoints.some((e) => e.endpoint.mtls)) {
+    list.push(HEADERS.peerMetadata, encodePeerMetadata(cfg.localFacts));
+  }
+  const path = rewritePath(prepared.path, decision);
+  const target = prepared.query ? `${path}?${prepared.query}` : path;
+  const out: OutgoingHttpHeaders = {
+    ':method': ex.method,
+    ':path': target,
+    ':authority': decision.rewrite?.authority ?? prepared.authority,
+    ':scheme': 'http',
+  };
+  listToHeaders(list, out);
+  let timeoutMs = effectiveTimeout(decision.timeoutMs, parseGrpcTimeout(prepared.values['grpc-timeout']));
+  const override = prepared.trusted.get(HEADERS.upstreamTimeout);
+  if (override !== undefined && /^[0-9]{1,9}$/.test(override))
+    timeoutMs = Number(override) === 0 ? null : Number(override);
+  await forwardH2(
+    stream,
+    {
+      upstream,
+      headers: out,
+      retry: decision.retries,
+      timeoutMs,
+      responseEdits: decision.headers.response,
+      random,
+      replayBytes: deps.replayBytes,
+    },
+    ex,
+  );
+}
+
+function recordOutbound(
+  ctx: ProxyContext,
+  cfg: ActiveConfig | undefined,
+  ex: H2Exchange,
+  decision: RouteDecision | undefined,
+  span: SpanRecord | undefined,
+): void {
+  const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
+  const ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
+  const rec: HttpRequestRecord = {
+    reporter: 'source',
+    startTime: ex.startTime,
+    durationMs: ex.durationMs(),
+    method: ex.method,
+    path: ex.path,
+    authority: ex.authority,
+    httpProtocol: 'HTTP/2',
+    requestProtocol: ex.grpc ? 'grpc' : 'http',
+    status: ex.status,
+    responseFlags: ex.flags(),
+    grpcStatus: ex.grpcStatus ?? '',
+    requestBytes: ex.requestBytes,
+    responseBytes: ex.responseBytes,
+    requestId: ex.requestId,
+    upstreamHost: ex.upstreamHost,
+    upstreamCluster: ex.upstreamCluster,
+    routeName: ex.routeName,
+    source: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
+    sourcePrincipal: ctx.certificate()?.bundle.spiffeId,
+    destination: (ep && cfg?.endpointFacts.get(ep.pod)) || UNKNOWN_WORKLOAD,
+    destinationPrincipal: ep?.mtls ? ep.identity : undefined,
+    service: (decision?.service && cfg?.serviceFacts.get(decision.service.host)) || UNKNOWN_SERVICE,
+    mtls: ep?.mtls ?? false,
+  };
+  ctx.telemetry.recordHttp(rec, span);
+}
