@@ -270,6 +270,26 @@ export class Mesh extends Construct {
       this.mtlsRules.push({ mode: props.mtls });
     }
 
+    if (!bundled) {
+      const installLevel = (
+        [
+          'defaultRetryPolicy',
+          'defaultTimeout',
+          'accessLogging',
+          'traceSampling',
+          'pathNormalization',
+          'certificateTtl',
+          'drainDuration',
+          'controlPlane',
+          'image',
+        ] as const
+      ).filter((k) => props[k] !== undefined);
+      if (installLevel.length > 0) {
+        throw new Error(
+          `mesh '${id}': ${installLevel.join(', ')} ${installLevel.length > 1 ? 'are settings' : 'is a setting'} of the bundled runtime; with the istio target set ${installLevel.length > 1 ? 'them' : 'it'} in Istio's installation (meshConfig), or leave ${installLevel.length > 1 ? 'them' : 'it'} unset`,
+        );
+      }
+    }
     if (!bundled && props.outboundTrafficPolicy !== undefined) {
       // Istio sets the outbound policy in its installation's meshConfig; a root-namespace Sidecar
       // without selector carries it for every namespace that has no Sidecar of its own.

@@ -56,7 +56,16 @@ export class Sidecar extends Construct {
     const namespace = apiObject.metadata.namespace ?? 'default';
     mesh.addChart(Chart.of(apiObject));
     mesh.addNamespace(namespace, true);
-    if (!mesh.bundled) return;
+    if (!mesh.bundled) {
+      // Istio's injector reads the same choices from pod annotations.
+      const annotations = istioAnnotations(options);
+      addRenderHook(apiObject, (json) => {
+        const meta = (json.spec.template.metadata ??= {});
+        meta.annotations = { ...meta.annotations, ...annotations };
+        return json;
+      });
+      return;
+    }
     addRenderHook(apiObject, (json) => {
       const labels = json.spec?.template?.metadata?.labels ?? {};
       const rewriteProbes =
@@ -76,4 +85,31 @@ export class Sidecar extends Construct {
 function stripMeshProps(props: SidecarProps): SidecarOptions {
   const { mesh: _m, workload: _w, ...rest } = props;
   return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+}
+
+/** The sidecar options as Istio's injection annotations (target istio). */
+export function istioAnnotations(options: SidecarOptions): Record<string, string> {
+  const out: Record<string, string> = {
+    'proxy.istio.io/config': JSON.stringify({
+      holdApplicationUntilProxyStarts: options.holdApplicationUntilProxyStarts ?? true,
+    }),
+  };
+  const r = options.resources;
+  if (r?.cpu?.request) out['sidecar.istio.io/proxyCPU'] = r.cpu.request.amount;
+  if (r?.cpu?.limit) out['sidecar.istio.io/proxyCPULimit'] = r.cpu.limit.amount;
+  if (r?.memory?.request) out['sidecar.istio.io/proxyMemory'] = `${r.memory.request.toMebibytes()}Mi`;
+  if (r?.memory?.limit) out['sidecar.istio.io/proxyMemoryLimit'] = `${r.memory.limit.toMebibytes()}Mi`;
+  if (options.nativeSidecar) out['sidecar.istio.io/nativeSidecar'] = 'true';
+  if (options.rewriteAppProbes === false) out['sidecar.istio.io/rewriteAppHTTPProbers'] = 'false';
+  if (options.logLevel) out['sidecar.istio.io/logLevel'] = options.logLevel;
+  if (options.excludeInboundPorts?.length) {
+    out['traffic.sidecar.istio.io/excludeInboundPorts'] = options.excludeInboundPorts.join(',');
+  }
+  if (options.excludeOutboundPorts?.length) {
+    out['traffic.sidecar.istio.io/excludeOutboundPorts'] = options.excludeOutboundPorts.join(',');
+  }
+  if (options.excludeOutboundCidrs?.length) {
+    out['traffic.sidecar.istio.io/excludeOutboundIPRanges'] = options.excludeOutboundCidrs.join(',');
+  }
+  return out;
 }

@@ -245,6 +245,18 @@ describe('Mesh', () => {
     expect(() => synth(chart)).toThrow(/trustBundle is required for the bundled target/);
   });
 
+  it('fails when the istio target is given settings of the bundled runtime', () => {
+    expect(() =>
+      newMesh(Testing.chart(), {
+        target: MeshTarget.ISTIO,
+        defaultTimeout: Duration.seconds(1),
+        traceSampling: 5,
+      }),
+    ).toThrow(
+      /defaultTimeout, traceSampling are settings of the bundled runtime; with the istio target set them in Istio's installation/,
+    );
+  });
+
   it('fails when the trust bundle holds a private key', () => {
     const key = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
     expect(() => new Mesh(Testing.chart(), 'mesh', { trustBundle: TRUST_BUNDLE + key })).toThrow(

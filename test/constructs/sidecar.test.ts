@@ -1,7 +1,7 @@
 import { ApiObject, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { describe, expect, it } from 'vitest';
-import { MeshService, MtlsMode, ServicePort, Sidecar } from '../../constructs/index.js';
+import { MeshService, MeshTarget, MtlsMode, ServicePort, Sidecar } from '../../constructs/index.js';
 import { captureScript } from '../../lib/capture.js';
 import { find, newMesh, reviewsChart, synth } from './helpers.js';
 
@@ -161,6 +161,30 @@ describe('Sidecar', () => {
     expect(pod.spec.initContainers[0].command[2]).toContain('--dport 9090 -j RETURN');
     expect(pod.metadata.annotations['traffic.tsmesh.dev/excludeOutboundIPRanges']).toBe('10.0.0.0/8');
     expect(find(out, 'ConfigMap', 'tsmesh-root-cert', 'jobs')).toBeDefined();
+  });
+
+  it('passes the sidecar options to Istio as injection annotations with the istio target', () => {
+    const chart = Testing.chart();
+    const mesh = newMesh(chart, { target: MeshTarget.ISTIO });
+    const worker = new kplus.Deployment(chart, 'worker', {
+      metadata: { name: 'worker' },
+      containers: [{ name: 'worker', image: 'example/worker:1' }],
+    });
+    new Sidecar(chart, 'inject', {
+      mesh,
+      workload: worker,
+      nativeSidecar: true,
+      excludeOutboundCidrs: ['10.0.0.0/8'],
+      resources: { cpu: { request: kplus.Cpu.millis(200) } },
+    });
+    const pod = podOf(synth(chart), 'worker');
+    expect(pod.spec.containers.map((c: any) => c.name)).toEqual(['worker']);
+    expect(pod.metadata.annotations).toMatchObject({
+      'proxy.istio.io/config': '{"holdApplicationUntilProxyStarts":true}',
+      'sidecar.istio.io/nativeSidecar': 'true',
+      'sidecar.istio.io/proxyCPU': '200m',
+      'traffic.sidecar.istio.io/excludeOutboundIPRanges': '10.0.0.0/8',
+    });
   });
 
   it('fails when a Deployment is injected twice', () => {
