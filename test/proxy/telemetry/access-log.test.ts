@@ -152,6 +152,26 @@ describe('access log', () => {
     }
   });
 
+  it('never blocks on its default output, stdout, when that pipe is full', async () => {
+    const fixture = join(import.meta.dirname, 'fixtures', 'blocked-stdout.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.pause(); // never read: the 64 KiB pipe buffer fills up
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdout.destroy();
+    expect(code).toBe(0);
+    const report = JSON.parse(err.trim().split('\n').pop()!);
+    expect(report.written + report.dropped).toBe(20000);
+    expect(report.dropped).toBeGreaterThan(0);
+    // A blocked write would stall a turn forever; generous bound for a loaded machine.
+    expect(report.maxTurnMs).toBeLessThan(2000);
+  });
+
   it('resumes writing once the output drains', async () => {
     let release: (() => void) | undefined;
     const writes: string[] = [];
