@@ -68,7 +68,7 @@ export function clusterStatus(c: UpstreamCluster, now = Date.now()): unknown {
     stats: c.stats,
     endpoints: c.endpoints.map((e) => {
       const o = e.outlier;
-      const ejected = o.ejectedAt !== 0;
+      const ejected = o.ejected;
       return {
         address: e.endpoint.address,
         port: e.endpoint.port,

@@ -155,7 +155,7 @@ export class UpstreamCluster {
     } else {
       this.outlier?.stop();
       this.outlier = undefined;
-      for (const e of next) e.outlier.ejectedAt = 0;
+      for (const e of next) e.outlier.ejected = false;
     }
     return Promise.all([...old.values()].map((e) => e.close())).then(() => undefined);
   }
@@ -252,15 +252,19 @@ export class UpstreamCluster {
   }
 
   /** Picks an endpoint: not ejected, and not one already tried when another exists. */
-  pick(tried: ReadonlySet<UpstreamEndpoint> | undefined, random: () => number): UpstreamEndpoint | undefined {
-    const healthy = this.outlier ? this.endpoints.filter((e) => e.outlier.ejectedAt === 0) : this.endpoints;
+  pick(
+    tried: ReadonlySet<UpstreamEndpoint> | undefined,
+    random: () => number,
+    hashKey?: string,
+  ): UpstreamEndpoint | undefined {
+    const healthy = this.outlier ? this.endpoints.filter((e) => !e.outlier.ejected) : this.endpoints;
     if (healthy.length === 0) return undefined;
     let candidates = healthy;
     if (tried && tried.size > 0 && healthy.length > 1) {
       const fresh = healthy.filter((e) => !tried.has(e));
       if (fresh.length > 0) candidates = fresh;
     }
-    return this.balancer.pick(candidates, { random });
+    return this.balancer.pick(candidates, hashKey === undefined ? { random } : { random, hashKey });
   }
 
   /** Counts a retry sent. */

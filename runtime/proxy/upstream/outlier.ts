@@ -12,7 +12,8 @@ export const MAX_EJECTION_TIME_MS = 300_000;
 export interface OutlierState {
   consecutive5xx: number;
   consecutiveGateway: number;
-  /** When the endpoint was ejected (ms since epoch), or 0 when it is not ejected. */
+  ejected: boolean;
+  /** When the endpoint was last ejected (ms since epoch). */
   ejectedAt: number;
   /** How long the current ejection lasts. */
   ejectionMs: number;
@@ -26,6 +27,7 @@ export function newOutlierState(): OutlierState {
   return {
     consecutive5xx: 0,
     consecutiveGateway: 0,
+    ejected: false,
     ejectedAt: 0,
     ejectionMs: 0,
     ejections: 0,
@@ -70,7 +72,7 @@ export class OutlierDetector<H extends OutlierHost> {
       s.consecutive5xx++;
       if (status === 0 || status === 502 || status === 503 || status === 504) s.consecutiveGateway++;
       else s.consecutiveGateway = 0;
-      if (s.ejectedAt !== 0) return;
+      if (s.ejected) return;
       const p = this.policy;
       const by5xx = p.consecutive5xxErrors > 0 && s.consecutive5xx >= p.consecutive5xxErrors;
       const byGateway = p.consecutiveGatewayErrors > 0 && s.consecutiveGateway >= p.consecutiveGatewayErrors;
@@ -82,16 +84,17 @@ export class OutlierDetector<H extends OutlierHost> {
   }
 
   isEjected(host: H): boolean {
-    return host.outlier.ejectedAt !== 0;
+    return host.outlier.ejected;
   }
 
   private tryEject(host: H): void {
     const all = this.hosts();
     let ejected = 0;
-    for (const h of all) if (h.outlier.ejectedAt !== 0) ejected++;
+    for (const h of all) if (h.outlier.ejected) ejected++;
     if (((ejected + 1) / all.length) * 100 > this.policy.maxEjectionPercent) return;
     const s = host.outlier;
     s.ejections++;
+    s.ejected = true;
     s.ejectedAt = this.now();
     s.ejectionMs = Math.min(this.policy.baseEjectionTimeMs * s.ejections, MAX_EJECTION_TIME_MS);
     s.consecutive5xx = 0;
@@ -103,9 +106,9 @@ export class OutlierDetector<H extends OutlierHost> {
     const now = this.now();
     for (const h of this.hosts()) {
       const s = h.outlier;
-      if (s.ejectedAt !== 0) {
+      if (s.ejected) {
         if (now - s.ejectedAt >= s.ejectionMs) {
-          s.ejectedAt = 0;
+          s.ejected = false;
           s.returnedAt = now;
         }
       } else if (s.ejections > 0 && now - s.returnedAt >= this.policy.baseEjectionTimeMs) {
