@@ -52,6 +52,9 @@ type Check = (req: AuthzRequest) => boolean;
 interface CompiledRule {
   /** Each returns true when the condition holds; HTTP-only ones know the protocol rule. */
   checks: Check[];
+  /** The verdict this rule gives when it decides (precomputed, shared between requests). */
+  decision: AuthzDecision;
+  index: number;
 }
 
 interface CompiledPolicy {
@@ -66,6 +69,9 @@ export interface CompiledAuthorization {
   readonly deny: readonly CompiledPolicy[];
   readonly allow: readonly CompiledPolicy[];
   readonly audit: readonly CompiledPolicy[];
+  /** The verdicts when no rule decides. */
+  readonly noAllowPolicy: AuthzDecision;
+  readonly noAllowMatch: AuthzDecision;
 }
 
 export interface AuthorizationOptions {
@@ -89,6 +95,35 @@ export function policiesFor(
     .sort((a, b) => (nsName(a) < nsName(b) ? -1 : nsName(a) > nsName(b) ? 1 : 0));
 }
 
+function ruleDecision(action: CompiledPolicy['action'], policy: string, ruleIndex: number): AuthzDecision {
+  switch (action) {
+    case 'CUSTOM':
+      return {
+        allowed: false,
+        action: 'DENY',
+        policy,
+        ruleIndex,
+        reason: `CUSTOM policy ${policy} is not supported by the bundled runtime; denied (fail closed)`,
+      };
+    case 'DENY':
+      return {
+        allowed: false,
+        action: 'DENY',
+        policy,
+        ruleIndex,
+        reason: `denied by rule ${ruleIndex} of DENY policy ${policy}`,
+      };
+    default:
+      return {
+        allowed: true,
+        action: 'ALLOW',
+        policy,
+        ruleIndex,
+        reason: `allowed by rule ${ruleIndex} of ${action} policy ${policy}`,
+      };
+  }
+}
+
 /** Compiles the policies that apply to one workload. */
 export function compileAuthorization(
   objects: readonly MeshObject[],
@@ -103,70 +138,62 @@ export function compileAuthorization(
   };
   for (const p of policiesFor(objects, workload, options)) {
     const action = p.spec?.action ?? 'ALLOW';
+    const ref = nsName(p);
+    const deny = action === 'DENY' || action === 'CUSTOM';
     const compiled: CompiledPolicy = {
-      ref: nsName(p),
+      ref,
       action,
-      rules: (p.spec?.rules ?? []).map((r) => compileRule(r, action === 'DENY' || action === 'CUSTOM')),
+      rules: (p.spec?.rules ?? []).map((r, i) => ({
+        checks: compileChecks(r, deny),
+        decision: ruleDecision(action, ref, i),
+        index: i,
+      })),
     };
     if (action === 'DENY') out.deny.push(compiled);
     else if (action === 'AUDIT') out.audit.push(compiled);
     else if (action === 'CUSTOM') out.custom.push(compiled);
     else out.allow.push(compiled);
   }
-  return { kind: 'CompiledAuthorization', ...out };
+  return {
+    kind: 'CompiledAuthorization',
+    ...out,
+    noAllowPolicy: { allowed: true, action: 'ALLOW', reason: 'no ALLOW policy applies to the workload' },
+    noAllowMatch: {
+      allowed: false,
+      action: 'DENY',
+      reason: `no rule of the ALLOW policies (${out.allow.map((p) => p.ref).join(', ')}) matches`,
+    },
+  };
 }
 
-function firstMatch(
-  policies: readonly CompiledPolicy[],
-  req: AuthzRequest,
-): { policy: string; ruleIndex: number } | undefined {
-  for (const p of policies) {
-    for (let i = 0; i < p.rules.length; i++) {
-      if (p.rules[i].checks.every((c) => c(req))) return { policy: p.ref, ruleIndex: i };
-    }
+function ruleMatches(rule: CompiledRule, req: AuthzRequest): boolean {
+  const checks = rule.checks;
+  for (let i = 0; i < checks.length; i++) if (!checks[i](req)) return false;
+  return true;
+}
+
+function firstMatch(policies: readonly CompiledPolicy[], req: AuthzRequest): CompiledRule | undefined {
+  for (let p = 0; p < policies.length; p++) {
+    const rules = policies[p].rules;
+    for (let i = 0; i < rules.length; i++) if (ruleMatches(rules[i], req)) return rules[i];
   }
   return undefined;
 }
 
-/** Decides one request (HTTP) or connection (TCP). */
+/**
+ * Decides one request (HTTP) or connection (TCP). The returned verdict is shared between
+ * requests (treat it as read-only) unless an AUDIT policy matched.
+ */
 export function authorize(compiled: CompiledAuthorization, req: AuthzRequest): AuthzDecision {
-  const auditHit = firstMatch(compiled.audit, req);
-  const withAudit = (d: AuthzDecision): AuthzDecision => (auditHit ? { ...d, audit: auditHit } : d);
-  const custom = firstMatch(compiled.custom, req);
-  if (custom) {
-    return withAudit({
-      allowed: false,
-      action: 'DENY',
-      ...custom,
-      reason: `CUSTOM policy ${custom.policy} is not supported by the bundled runtime; denied (fail closed)`,
-    });
-  }
-  const deny = firstMatch(compiled.deny, req);
-  if (deny) {
-    return withAudit({
-      allowed: false,
-      action: 'DENY',
-      ...deny,
-      reason: `denied by rule ${deny.ruleIndex} of DENY policy ${deny.policy}`,
-    });
-  }
-  if (compiled.allow.length === 0) {
-    return withAudit({ allowed: true, action: 'ALLOW', reason: 'no ALLOW policy applies to the workload' });
-  }
-  const allow = firstMatch(compiled.allow, req);
-  if (allow) {
-    return withAudit({
-      allowed: true,
-      action: 'ALLOW',
-      ...allow,
-      reason: `allowed by rule ${allow.ruleIndex} of ALLOW policy ${allow.policy}`,
-    });
-  }
-  return withAudit({
-    allowed: false,
-    action: 'DENY',
-    reason: `no rule of the ALLOW policies (${compiled.allow.map((p) => p.ref).join(', ')}) matches`,
-  });
+  const verdict =
+    firstMatch(compiled.custom, req)?.decision ??
+    firstMatch(compiled.deny, req)?.decision ??
+    (compiled.allow.length === 0
+      ? compiled.noAllowPolicy
+      : (firstMatch(compiled.allow, req)?.decision ?? compiled.noAllowMatch));
+  if (compiled.audit.length === 0) return verdict;
+  const audit = firstMatch(compiled.audit, req)?.decision;
+  return audit ? { ...verdict, audit: { policy: audit.policy!, ruleIndex: audit.ruleIndex! } } : verdict;
 }
 
 // ---------------------------------------------------------------- rule compilation
@@ -187,9 +214,14 @@ export function stringMatcher(pattern: string, ignoreCase = false): (value: stri
   return (v) => norm(v) === p;
 }
 
+function anyMatcher(ms: readonly ((value: string) => boolean)[], v: string): boolean {
+  for (let i = 0; i < ms.length; i++) if (ms[i](v)) return true;
+  return false;
+}
+
 function anyOf(patterns: readonly string[], ignoreCase = false): (value: string) => boolean {
   const ms = patterns.map((p) => stringMatcher(p, ignoreCase));
-  return (v) => ms.some((m) => m(v));
+  return (v) => anyMatcher(ms, v);
 }
 
 /**
@@ -272,7 +304,7 @@ function operationChecks(o: AuthzOperation, deny: boolean): Check[] {
       ignoreCase: true,
       matcher: (list) => {
         const ms = list.map((p) => stringMatcher(parseAuthority(p).host || p, true));
-        return (v) => ms.some((m) => m(v));
+        return (v) => anyMatcher(ms, v);
       },
     }),
     ...field(o.ports, o.notPorts, (r) => String(r.port), { denyRule: deny }),
@@ -311,15 +343,26 @@ function conditionChecks(c: AuthzCondition, deny: boolean): Check[] {
   }
 }
 
-function compileRule(
+/** True when every check of one of the groups holds (OR of ANDs), without per-request closures. */
+function anyGroup(groups: readonly Check[][], req: AuthzRequest): boolean {
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[g];
+    let ok = true;
+    for (let i = 0; i < group.length && ok; i++) ok = group[i](req);
+    if (ok) return true;
+  }
+  return false;
+}
+
+function compileChecks(
   rule: NonNullable<AuthorizationPolicy['spec']['rules']>[number],
   deny: boolean,
-): CompiledRule {
+): Check[] {
   const checks: Check[] = [];
   const froms = (rule.from ?? []).map((f) => sourceChecks(f.source ?? {}, deny));
-  if (froms.length > 0) checks.push((req) => froms.some((cs) => cs.every((c) => c(req))));
+  if (froms.length > 0) checks.push((req) => anyGroup(froms, req));
   const tos = (rule.to ?? []).map((t) => operationChecks(t.operation ?? {}, deny));
-  if (tos.length > 0) checks.push((req) => tos.some((cs) => cs.every((c) => c(req))));
+  if (tos.length > 0) checks.push((req) => anyGroup(tos, req));
   for (const w of rule.when ?? []) checks.push(...conditionChecks(w, deny));
-  return { checks };
+  return checks;
 }

@@ -297,3 +297,25 @@ describe('CIDR blocks', () => {
     expect(() => parseCidr('300.0.0.1')).toThrow(/invalid/);
   });
 });
+
+describe('verdict objects', () => {
+  it('does not leak an audit note into later verdicts', () => {
+    const compiled = compileAuthorization(
+      [
+        ap('audit-get', { action: 'AUDIT', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }),
+        ap('all', { rules: [{}] }),
+      ],
+      workload,
+    );
+    expect(authorize(compiled, req()).audit).toEqual({ policy: 'default/audit-get', ruleIndex: 0 });
+    expect(authorize(compiled, req({ method: 'POST' })).audit).toBeUndefined();
+  });
+  it('gives the same verdict for the same request every time', () => {
+    const compiled = compileAuthorization(
+      [ap('deny', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/x'] } }] }] })],
+      workload,
+    );
+    expect(authorize(compiled, req({ path: '/x' }))).toEqual(authorize(compiled, req({ path: '/x' })));
+    expect(authorize(compiled, req()).allowed).toBe(true);
+  });
+});
