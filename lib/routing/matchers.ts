@@ -35,8 +35,11 @@ export function regexLiteralPrefix(pattern: string): string {
   while (i < pattern.length && !META.has(pattern[i])) i++;
   let prefix = pattern.slice(0, i);
   const next = pattern[i];
-  if (prefix !== '' && (next === '*' || next === '?' || next === '{' || next === '+'))
-    prefix = prefix.slice(0, -1);
+  if (prefix !== '' && (next === '*' || next === '?' || next === '{' || next === '+')) {
+    // The quantifier applies to the last code point, which may be a surrogate pair.
+    const last = prefix.charCodeAt(prefix.length - 1);
+    prefix = prefix.slice(0, last >= 0xdc00 && last <= 0xdfff && prefix.length >= 2 ? -2 : -1);
+  }
   return prefix;
 }
 

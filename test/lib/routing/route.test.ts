@@ -492,6 +492,7 @@ describe('regex literal prefix pre-check', () => {
     ['^abc', ''],
     ['\\d+', ''],
     ['.*', ''],
+    ['x\u{1F600}*', 'x'],
   ])('takes %j as a safe literal prefix of %j', (pattern, prefix) => {
     expect(regexLiteralPrefix(pattern)).toBe(prefix);
   });
@@ -500,6 +501,8 @@ describe('regex literal prefix pre-check', () => {
     ['ab?c', 'ac'],
     ['/v[0-9]/x', '/v1/x'],
     ['foo|bar', 'bar'],
+    ['\u{1F600}*', ''],
+    ['\u{1F600}+', '\u{1F600}\u{1F600}'],
   ])('never rejects a value the regex %j accepts (%j)', (pattern, value) => {
     const m = compileStringMatch({ regex: pattern });
     expect(testString(m, value)).toBe(true);
