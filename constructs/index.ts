@@ -18,4 +18,5 @@ export * from './service-base.js';
 export * from './service-port.js';
 export * from './sidecar.js';
 export * from './sidecar-options.js';
+export * from './timeout.js';
 export * from './traffic-mirror.js';

@@ -1,6 +1,7 @@
 import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
-import type { AuthzRule, Subset, TrafficPolicy } from '../lib/api/types.js';
+import { parseDuration } from '../lib/api/duration.js';
+import type { AuthzRule, HTTPRoute, Subset, TrafficPolicy } from '../lib/api/types.js';
 import { LABELS } from '../lib/constants.js';
 import { AuthorizationPolicy as L1AuthorizationPolicy } from './istio/authorization-policy.js';
 import { DestinationRule } from './istio/destination-rule.js';
@@ -33,6 +34,8 @@ export interface IMeshService extends IPrincipal {
   _addRoute(entry: RouteEntry): void;
   /** @internal */
   _useSubset(version: string, what: string): void;
+  /** @internal */
+  _setDefaultTimeout(timeout: string, timeoutMs: number, who: string): void;
   /** @internal */
   _setTrafficPolicy<K extends keyof TrafficPolicy>(
     section: K,
@@ -83,6 +86,8 @@ export abstract class ServiceBase extends Construct implements IMeshService {
   protected abstract readonly knowsVersions: boolean;
 
   private routeTable?: RouteTable;
+  private defaultTimeout?: { value: string; ms: number; who: string };
+  private validationAdded = false;
   private virtualService?: VirtualService;
   private destinationRule?: DestinationRule;
   private readonly policy: TrafficPolicy = {};
@@ -178,10 +183,50 @@ export abstract class ServiceBase extends Construct implements IMeshService {
   /** @internal */
   public _addRoute(entry: RouteEntry): void {
     this.routes.add(entry);
+    this.ensureVirtualService();
+  }
+
+  /** @internal sets the timeout of every route of the service that sets none. */
+  public _setDefaultTimeout(timeout: string, timeoutMs: number, who: string): void {
+    if (this.defaultTimeout) {
+      throw new Error(
+        `${this.describe}: a timeout is already set by ${this.defaultTimeout.who}; set it once (${who})`,
+      );
+    }
+    this.defaultTimeout = { value: timeout, ms: timeoutMs, who };
+    this.ensureVirtualService();
+    if (this.validationAdded) return;
+    this.validationAdded = true;
+    this.node.addValidation({ validate: () => this.validateDefaultTimeout() });
+  }
+
+  private ensureVirtualService(): void {
     this.virtualService ??= new VirtualService(this, 'VirtualService', {
       metadata: { name: this.serviceName, namespace: this.namespace },
-      spec: Lazy.any({ produce: () => ({ hosts: [this.serviceName], http: this.routes.render() }) }),
+      spec: Lazy.any({ produce: () => ({ hosts: [this.serviceName], http: this.renderRoutes() }) }),
     });
+  }
+
+  private renderRoutes(): HTTPRoute[] {
+    const routes = this.routes.render();
+    const timeout = this.defaultTimeout?.value;
+    if (!timeout) return routes;
+    // With no route at all the service-wide timeout needs one: every request, every version.
+    if (routes.length === 0)
+      return [{ name: 'default', route: [{ destination: { host: this.serviceName } }], timeout }];
+    return routes.map((r) => (r.timeout || r.redirect ? r : { ...r, timeout }));
+  }
+
+  private validateDefaultTimeout(): string[] {
+    const t = this.defaultTimeout;
+    if (!t) return [];
+    return this.routes
+      .render()
+      .filter((r) => !r.timeout && r.retries?.perTryTimeout && parseDuration(r.retries.perTryTimeout) > t.ms)
+      .map(
+        (r) =>
+          `${this.describe}: route '${r.name}' retries with perTryTimeout ${r.retries!.perTryTimeout}, longer than the service timeout ${t.value} (${t.who}); it must be at most the timeout`,
+      );
   }
 
   /** @internal */
