@@ -1,9 +1,11 @@
 /**
- * The public API of `tsmesh/lib`: the configuration language (lib/api), host, identity and path
+ * The public API of `tsmesh/lib`: the configuration language (lib/api) and its analysis, host,
+ * identity and path
  * helpers, the routing and policy engines, and `explain`. The sidecar, the control plane, the
  * constructs' testing helper and users' own tests all use these same functions.
  */
 
+export * from './analyze.js';
 // Both the Istio API and the routing engine name a `RouteDestination`: the package root exports
 // the Istio shape; the engine's is `WeightedDestination`.
 export type { RouteDestination } from './api/index.js';
