@@ -1,8 +1,7 @@
 /**
  * The public API of `tsmesh/lib`: the configuration language (lib/api) and its analysis, host,
- * identity and path
- * helpers, the routing and policy engines, and `explain`. The sidecar, the control plane, the
- * constructs' testing helper and users' own tests all use these same functions.
+ * identity and path helpers, the routing and policy engines, and `explain`. The sidecar, the
+ * control plane, the constructs' testing helper and users' own tests all use these functions.
  */
 
 export * from './analyze.js';
