@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { ApiObject, Chart, Duration } from 'cdk8s';
 import type * as kplus from 'cdk8s-plus-28';
 import { Construct, type IConstruct } from 'constructs';
@@ -20,40 +19,14 @@ import {
 } from '../lib/constants.js';
 import { PeerAuthentication } from './istio/peer-authentication.js';
 import { Sidecar as IstioSidecar } from './istio/sidecar.js';
+import { MeshTarget, OutboundTrafficPolicy, PathNormalization } from './mesh-options.js';
 import { MtlsMode } from './mtls-mode.js';
 import { ConfigMaps } from './private/config-maps.js';
 import { ControlPlane } from './private/control-plane.js';
+import { checkTrustBundle } from './private/trust-bundle.js';
 import { checkDnsLabel, checkDnsSubdomain, checkPercent, renderDuration } from './private/validate-input.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { SidecarOptions } from './sidecar-options.js';
-
-/** Where the synthesized manifests run. */
-export enum MeshTarget {
-  /** The bundled TypeScript control plane and sidecar proxy (tsmesh's own runtime). */
-  BUNDLED = 'bundled',
-  /** A real Istio installation: workloads without tsmesh's sidecar, namespaces labelled for injection. */
-  ISTIO = 'istio',
-}
-
-/** How request paths are normalized once at every listener (Istio's meshConfig.pathNormalization). */
-export enum PathNormalization {
-  /** No normalization. */
-  NONE = 'NONE',
-  /** RFC 3986 dot segments and `\` to `/`. */
-  BASE = 'BASE',
-  /** BASE plus merging of repeated slashes. */
-  MERGE_SLASHES = 'MERGE_SLASHES',
-  /** BASE, decoding of `%2F` and `%5C`, and merging of repeated slashes. */
-  DECODE_AND_MERGE_SLASHES = 'DECODE_AND_MERGE_SLASHES',
-}
-
-/** What a sidecar does with a request for a host the mesh does not know. */
-export enum OutboundTrafficPolicy {
-  /** Pass it through to the original destination. */
-  ALLOW_ANY = 'ALLOW_ANY',
-  /** Refuse it: only services and ServiceEntries of the mesh are reachable. */
-  REGISTRY_ONLY = 'REGISTRY_ONLY',
-}
 
 /** Sizing of the control plane Deployment. */
 export interface ControlPlaneOptions {
@@ -493,34 +466,3 @@ const CONFIG_KINDS = new Set([
   'PeerAuthentication',
   'AuthorizationPolicy',
 ]);
-
-function checkTrustBundle(id: string, pem: string): string {
-  if (typeof pem !== 'string') {
-    throw new Error(`mesh '${id}': trustBundle must be a PEM string, got ${typeof pem}`);
-  }
-  if (/PRIVATE KEY/.test(pem)) {
-    throw new Error(
-      `mesh '${id}': trustBundle contains a private key; pass only the root certificate(s) ('tsmesh ca init' prints them)`,
-    );
-  }
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) {
-    throw new Error(`mesh '${id}': trustBundle must hold at least one PEM certificate, got none`);
-  }
-  for (const [i, block] of blocks.entries()) {
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(block);
-    } catch (err) {
-      throw new Error(
-        `mesh '${id}': trustBundle certificate ${i + 1} cannot be parsed: ${(err as Error).message}`,
-      );
-    }
-    if (!cert.ca) {
-      throw new Error(
-        `mesh '${id}': trustBundle certificate ${i + 1} (${cert.subject}) is not a CA certificate`,
-      );
-    }
-  }
-  return `${blocks.join('\n')}\n`;
-}
