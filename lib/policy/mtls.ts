@@ -2,7 +2,8 @@
  * The inbound mTLS mode of a workload port from PeerAuthentication, with Istio's precedence:
  * workload policy (selector) > namespace policy (no selector) > mesh policy (root namespace, no
  * selector) > PERMISSIVE. UNSET inherits from the next level; `portLevelMtls` (keys are
- * container ports) applies only with a selector; among duplicates the oldest wins.
+ * container ports) applies only with a selector; among duplicates the oldest wins. A policy with a
+ * selector in a root namespace is ignored.
  */
 import type { MeshObject, MtlsMode, PeerAuthentication } from '../api/types.js';
 import { DEFAULT_ROOT_NAMESPACE, ISTIO_ROOT_NAMESPACE } from '../constants.js';
@@ -64,10 +65,12 @@ export function mtlsModeFor(
       ? (source as CompiledPeerAuthentication)
       : compilePeerAuthentication(source as readonly MeshObject[], rootNamespaces);
   const own = compiled.byNamespace.get(workload.namespace) ?? [];
+  // A selector policy in a root namespace is ignored (SEMANTICS.md), even for workloads there.
+  const inRoot = compiled.rootNamespaces.includes(workload.namespace);
 
-  const selected = own.find(
-    (pa) => hasSelector(pa) && labelsMatch(pa.spec.selector!.matchLabels, workload.labels),
-  );
+  const selected = inRoot
+    ? undefined
+    : own.find((pa) => hasSelector(pa) && labelsMatch(pa.spec.selector!.matchLabels, workload.labels));
   if (selected) {
     const portMode = effective(selected.spec.portLevelMtls?.[String(port)]?.mode);
     if (portMode) return { mode: portMode, policy: nsName(selected), level: 'port' };

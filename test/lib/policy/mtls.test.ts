@@ -12,7 +12,11 @@ function pa(name: string, namespace: string, spec: PeerAuthenticationSpec, creat
 }
 
 const reviews = { namespace: 'default', labels: { app: 'reviews', version: 'v1' } };
-const mode = (objects: MeshObject[], port = 9080, workload = reviews) => mtlsModeFor(objects, workload, port);
+const mode = (
+  objects: MeshObject[],
+  port = 9080,
+  workload: { namespace: string; labels: Record<string, string> } = reviews,
+) => mtlsModeFor(objects, workload, port);
 
 describe('PeerAuthentication precedence', () => {
   it('is PERMISSIVE without any policy', () => {
@@ -48,6 +52,22 @@ describe('PeerAuthentication precedence', () => {
         }),
       ]).mode,
     ).toBe('PERMISSIVE');
+  });
+
+  it('ignores a root-namespace policy with a selector even for workloads in the root namespace', () => {
+    const gateway = { namespace: 'tsmesh-system', labels: { app: 'ingress' } };
+    const objects = [
+      pa('default', 'tsmesh-system', { mtls: { mode: 'STRICT' } }),
+      pa('ingress', 'tsmesh-system', {
+        selector: { matchLabels: { app: 'ingress' } },
+        mtls: { mode: 'DISABLE' },
+      }),
+    ];
+    expect(mode(objects, 8080, gateway)).toMatchObject({
+      mode: 'STRICT',
+      policy: 'tsmesh-system/default',
+      level: 'mesh',
+    });
   });
 
   it('prefers the namespace policy over the mesh policy', () => {
