@@ -249,7 +249,10 @@ export interface Cluster {
   host: string;
   port: number;
   subset?: string;
-  /** `http`, `http2`, `grpc`, `tcp`, ... from the service port's name or appProtocol. */
+  /**
+   * `http`, `http2`, `grpc`, `tcp`, ... from the service port's appProtocol or name
+   * (`http-web` → `http`); `auto` when neither declares one (the proxy sniffs the protocol).
+   */
   protocol: string;
   /** Kubernetes namespace/name of the service, absent for ServiceEntry hosts. */
   service?: { namespace: string; name: string };
