@@ -198,7 +198,7 @@ function renderRule(what: string, rule: AuthorizationRule): AuthzRule {
       if (m !== m.toUpperCase()) throw new Error(`${what}: methods are upper case, got ${JSON.stringify(m)}`);
     }
   }
-  return compact({
+  const rendered = compact({
     from: rule.from?.map((s) => ({
       source: {
         principals: strings('principals', [
@@ -234,4 +234,18 @@ function renderRule(what: string, rule: AuthorizationRule): AuthzRule {
       };
     }),
   });
+  // An empty source or operation would match everything: refuse it rather than widen access.
+  for (const [field, list] of [
+    ['from', rendered.from],
+    ['to', rendered.to],
+  ] as const) {
+    (list as Record<string, unknown>[] | undefined)?.forEach((entry, i) => {
+      if (Object.keys(entry).length === 0) {
+        throw new Error(
+          `${what}: ${field}[${i}] sets no condition, so it would match every request; omit ${field} to mean any, or give it a value`,
+        );
+      }
+    });
+  }
+  return rendered;
 }

@@ -123,6 +123,13 @@ export abstract class ServiceBase extends Construct implements IMeshService {
     if (list.length === 0) {
       throw new Error(`${this.describe}: allowFrom needs at least one principal, got none`);
     }
+    for (const field of ['methods', 'paths', 'ports'] as const) {
+      if (options[field] !== undefined && options[field].length === 0) {
+        throw new Error(
+          `${this.describe}: allowFrom ${field} is empty, which would allow every value; omit ${field} to mean any, or list at least one`,
+        );
+      }
+    }
     for (const m of options.methods ?? []) {
       if (!METHODS.has(m)) {
         throw new Error(

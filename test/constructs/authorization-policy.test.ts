@@ -78,6 +78,22 @@ describe('AuthorizationPolicy', () => {
     expect(find(out, 'AuthorizationPolicy', 'lockdown').spec.rules ?? []).toEqual([]);
   });
 
+  it('fails on a source or operation without any condition, which would match everything', () => {
+    const { chart, mesh, reviews } = withCallers();
+    expect(
+      () =>
+        new AuthorizationPolicy(chart, 'a', {
+          mesh,
+          service: reviews,
+          rules: [{ from: [{ principals: [] }] }],
+        }),
+    ).toThrow(/rules\[0\]: from\[0\] sets no condition, so it would match every request/);
+    expect(
+      () =>
+        new AuthorizationPolicy(chart, 'b', { mesh, service: reviews, rules: [{ to: [{ methods: [] }] }] }),
+    ).toThrow(/rules\[0\]: to\[0\] sets no condition/);
+  });
+
   it('fails on lower-case methods, bad paths, CUSTOM and empty grants', () => {
     const { chart, mesh, reviews, productpage } = withCallers();
     expect(() => reviews.allowFrom(productpage, { methods: ['get'] })).toThrow(
@@ -87,6 +103,9 @@ describe('AuthorizationPolicy', () => {
       /paths must be exact, 'prefix\*', '\*suffix' or '\*', got "\/a\*b"/,
     );
     expect(() => reviews.allowFrom([])).toThrow(/allowFrom needs at least one principal/);
+    expect(() => reviews.allowFrom(productpage, { methods: [] })).toThrow(
+      /allowFrom methods is empty, which would allow every value/,
+    );
     expect(
       () => new AuthorizationPolicy(chart, 'c', { mesh, action: 'CUSTOM' as AuthorizationAction }),
     ).toThrow(/CUSTOM is not supported/);
