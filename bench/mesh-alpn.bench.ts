@@ -15,7 +15,7 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Pool } from 'undici';
 import { MESH_ALPN } from '../lib/constants.js';
 import { meshSecureContext, meshTlsOptions } from '../runtime/proxy/tls/certs.js';
-import { H2Client, Http1Client, type UpstreamClient } from '../runtime/proxy/upstream/client.js';
+import { AbortHandle, H2Client, Http1Client, type UpstreamClient } from '../runtime/proxy/upstream/client.js';
 import { createConnector } from '../runtime/proxy/upstream/connector.js';
 import { createTestPki } from '../test/proxy/helpers/pki.js';
 
@@ -73,7 +73,7 @@ async function run(alpn: string, concurrency: number) {
   const c = client(alpn);
   const headers = ['host', 'server:9080', 'x-request-id', 'bench'];
   const one = async () => {
-    const res = await c.request({ method: 'GET', path: '/', headers, signal: new AbortController().signal });
+    const res = await c.request({ method: 'GET', path: '/', headers, signal: new AbortHandle() });
     for await (const _ of res.body) {
       // drain
     }

@@ -5,13 +5,13 @@
  * outcome. Nothing is retried once response bytes reached the client.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { HeaderOperationsResolved, RetryPolicy } from '../../lib/routing/types.js';
 import type { RequestBody } from './body.js';
 import { type Exchange, LOCAL_REPLY, localReply } from './exchange.js';
 import { filterResponseHeaders } from './hygiene.js';
-import { discardBody, type UpstreamResponse } from './upstream/client.js';
-import type { UpstreamCluster, UpstreamEndpoint } from './upstream/cluster.js';
+import { pump } from './pump.js';
+import { AbortHandle, discardBody, type UpstreamResponse } from './upstream/client.js';
+import type { PendingAdmission, UpstreamCluster, UpstreamEndpoint } from './upstream/cluster.js';
 
 export interface ForwardPlan {
   cluster: UpstreamCluster;
@@ -124,11 +124,11 @@ export function forward(
     const maxAttempts = 1 + (replayable ? Math.max(0, retry.attempts) : 0);
     let attempt = 0;
     let finished = false;
-    let current: { ac: AbortController; reason?: 'per-try' | 'route' | 'downstream' } | undefined;
+    let current: { ac: AbortHandle; reason?: 'per-try' | 'route' | 'downstream' } | undefined;
     let routeTimer: NodeJS.Timeout | undefined;
     let routeTimedOut = false;
     let backoffTimer: NodeJS.Timeout | undefined;
-    let waitAbort: AbortController | undefined;
+    let waiting: PendingAdmission | undefined;
     const tried = new Set<UpstreamEndpoint>();
 
     const done = () => {
@@ -147,7 +147,7 @@ export function forward(
         current.reason = 'downstream';
         current.ac.abort();
       }
-      waitAbort?.abort();
+      waiting?.cancel();
       done();
     };
     res.on('close', onDownstreamClose);
@@ -162,7 +162,7 @@ export function forward(
           current.reason = 'route';
           current.ac.abort();
         }
-        waitAbort?.abort();
+        waiting?.cancel();
         if (res.headersSent) {
           res.destroy();
           done();
@@ -188,22 +188,17 @@ export function forward(
         fail(503, LOCAL_REPLY.noHealthyUpstream);
         return;
       }
-      waitAbort = new AbortController();
-      const admission = cluster.admit(waitAbort.signal);
+      const admission = cluster.tryAdmit();
       if (admission !== 'ok' && admission !== 'overflow') {
-        admission.then((a) => {
-          waitAbort = undefined;
-          if (a === 'ok') {
-            if (finished) cluster.release();
-            else send(ep);
-          } else if (!finished) {
-            ex.flag('UO');
-            fail(503, LOCAL_REPLY.overflow, { 'x-envoy-overloaded': 'true' });
-          }
+        waiting = admission;
+        admission.promise.then((granted) => {
+          waiting = undefined;
+          if (!granted) return;
+          if (finished) cluster.release();
+          else send(ep);
         });
         return;
       }
-      waitAbort = undefined;
       if (admission === 'overflow') {
         ex.flag('UO');
         fail(503, LOCAL_REPLY.overflow, { 'x-envoy-overloaded': 'true' });
@@ -230,8 +225,8 @@ export function forward(
       ep.requests++;
       cluster.stats.requests++;
       ex.upstreamHost = ep.hostPort;
-      const state: { ac: AbortController; reason?: 'per-try' | 'route' | 'downstream' } = {
-        ac: new AbortController(),
+      const state: { ac: AbortHandle; reason?: 'per-try' | 'route' | 'downstream' } = {
+        ac: new AbortHandle(),
       };
       current = state;
       let perTryTimer: NodeJS.Timeout | undefined;
@@ -260,7 +255,7 @@ export function forward(
           path: plan.path,
           headers: plan.headers,
           body,
-          signal: state.ac.signal,
+          signal: state.ac,
         })
         .then(
           (upstream) => {
@@ -328,18 +323,22 @@ export function forward(
         fail(502, 'upstream sent an invalid response header');
         return;
       }
-      upstream.body.on('data', (c: Buffer) => {
-        ex.responseBytes += c.length;
-      });
-      pipeline(upstream.body, res, (err) => {
-        releaseSlot();
-        if (err && !finished && !routeTimedOut) {
-          // The upstream went away mid-body: the client sees a truncated response.
-          if (!res.writableFinished && !ex.hasFlag('DC')) ex.flag('UC');
-          res.destroy();
-        }
-        done();
-      });
+      pump(
+        upstream.body,
+        res,
+        (n) => {
+          ex.responseBytes += n;
+        },
+        (err) => {
+          releaseSlot();
+          if (err && !finished && !routeTimedOut) {
+            // The upstream went away mid-body: the client sees a truncated response.
+            if (!res.writableFinished && !ex.hasFlag('DC')) ex.flag('UC');
+            res.destroy();
+          }
+          done();
+        },
+      );
     };
 
     if (req.aborted) {

@@ -21,6 +21,8 @@ export interface InboundPolicy {
   readonly localService?: string;
   /** Mode for an app port. */
   mtlsMode(port: number): InboundMtlsMode;
+  /** False when no AuthorizationPolicy applies (requests need no authorization input). */
+  readonly hasAuthorization: boolean;
   /** True when every app port is STRICT (plaintext and app TLS are closed at once). */
   readonly allStrict: boolean;
   authorize(request: PolicyRequest): AuthzDecision;
@@ -78,6 +80,7 @@ export function compileInboundPolicy(snapshot: ProxySnapshot, table: RouteTable)
     appPorts: ports,
     mtlsMode,
     allStrict,
+    hasAuthorization: policies.hasAuthorization,
     authorize: (request) => policies.authorize(request),
   };
   if (localService) return { ...policy, localService };

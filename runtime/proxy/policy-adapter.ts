@@ -28,9 +28,17 @@ export interface PolicyRequest {
 }
 
 export interface CompiledPolicies {
+  /** False when no AuthorizationPolicy applies to this workload (every request is allowed). */
+  readonly hasAuthorization: boolean;
   mtlsMode(port: number): InboundMtlsMode;
   authorize(request: PolicyRequest): AuthzDecision;
 }
+
+const ALLOW_ALL: AuthzDecision = Object.freeze({
+  allowed: true,
+  action: 'ALLOW',
+  reason: 'no AuthorizationPolicy applies',
+}) as AuthzDecision;
 
 export function compilePolicies(
   objects: readonly MeshObject[],
@@ -40,18 +48,23 @@ export function compilePolicies(
   const workload = { namespace: proxy.namespace, labels: proxy.labels };
   const peerAuth = compilePeerAuthentication(objects, rootNamespaces);
   const authz = compileAuthorization(objects, workload, { rootNamespaces });
+  const hasAuthorization =
+    authz.custom.length + authz.deny.length + authz.allow.length + authz.audit.length > 0;
   return {
+    hasAuthorization,
     mtlsMode: (port) => mtlsModeFor(peerAuth, workload, port).mode,
     authorize: (r) =>
-      authorize(authz, {
-        ...(r.peerIdentity ? { principal: r.peerIdentity } : {}),
-        ...(r.sourceAddress ? { sourceIp: r.sourceAddress } : {}),
-        host: r.host,
-        port: r.port,
-        method: r.method,
-        path: r.path,
-        headers: r.headers,
-        protocol: 'http',
-      }),
+      hasAuthorization
+        ? authorize(authz, {
+            principal: r.peerIdentity,
+            sourceIp: r.sourceAddress,
+            host: r.host,
+            port: r.port,
+            method: r.method,
+            path: r.path,
+            headers: r.headers,
+            protocol: 'http',
+          })
+        : ALLOW_ALL,
   };
 }

@@ -273,25 +273,27 @@ function handleRequest(
     return;
   }
   if (conn.mtls) source = decoder.decode(req.headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
-  const headerValues: Record<string, string | undefined> = {};
-  for (const name in req.headers) {
-    const v = req.headers[name];
-    headerValues[name] = Array.isArray(v) ? v[0] : v;
-  }
-  const verdict = cfg.inbound.authorize({
-    port,
-    peerIdentity: conn.peerIdentity,
-    method: ex.method,
-    path: prepared.path,
-    host: prepared.authority,
-    headers: headerValues,
-    sourceAddress: req.socket.remoteAddress,
-  });
-  if (!verdict.allowed) {
-    localReply(res, ex, 403, LOCAL_REPLY.rbacDenied, { close: close() });
-    req.resume();
-    finish();
-    return;
+  if (cfg.inbound.hasAuthorization) {
+    const headerValues: Record<string, string | undefined> = {};
+    for (const name in req.headers) {
+      const v = req.headers[name];
+      headerValues[name] = Array.isArray(v) ? v[0] : v;
+    }
+    const verdict = cfg.inbound.authorize({
+      port,
+      peerIdentity: conn.peerIdentity,
+      method: ex.method,
+      path: prepared.path,
+      host: prepared.authority,
+      headers: headerValues,
+      sourceAddress: req.socket.remoteAddress,
+    });
+    if (!verdict.allowed) {
+      localReply(res, ex, 403, LOCAL_REPLY.rbacDenied, { close: close() });
+      req.resume();
+      finish();
+      return;
+    }
   }
   const filtered = filterRequestHeaders(req.rawHeaders);
   const headers = filtered.list;

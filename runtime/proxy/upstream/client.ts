@@ -3,10 +3,24 @@
  * HTTP/1.1 (plaintext or mesh mTLS with `tsmesh-http/1.1`); H2Client serves `tsmesh-h2`: one
  * multiplexed HTTP/2 session per endpoint over mesh mTLS.
  */
+import { EventEmitter } from 'node:events';
 import { type ClientHttp2Session, constants as h2, connect as h2connect } from 'node:http2';
 import type { Socket } from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
+
+/**
+ * Cancels one upstream request. An EventEmitter with `aborted` is enough for undici and costs
+ * far less per request than an AbortController (measured in the request path's CPU profile).
+ */
+export class AbortHandle extends EventEmitter {
+  aborted = false;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
 
 export interface UpstreamRequest {
   method: string;
@@ -15,7 +29,7 @@ export interface UpstreamRequest {
   /** Flat `[name, value, ...]` list, Host included. */
   headers: string[];
   body?: Buffer | NodeJS.ReadableStream;
-  signal: AbortSignal;
+  signal: AbortHandle;
 }
 
 export interface UpstreamResponse {
@@ -47,7 +61,7 @@ export class Http1Client implements UpstreamClient {
       path: req.path,
       headers: req.headers,
       body: req.body as never,
-      signal: req.signal,
+      signal: req.signal as never,
     }) as unknown as Promise<UpstreamResponse>;
   }
 
@@ -136,7 +150,9 @@ export class H2Client implements UpstreamClient {
       if (prev === undefined) headers[name] = list[i + 1];
       else headers[name] = Array.isArray(prev) ? [...prev, list[i + 1]] : [prev, list[i + 1]];
     }
-    const stream = session.request(headers, { endStream: req.body === undefined, signal: req.signal });
+    if (req.signal.aborted) throw new Error('request aborted');
+    const stream = session.request(headers, { endStream: req.body === undefined });
+    req.signal.once('abort', () => stream.close(h2.NGHTTP2_CANCEL));
     if (Buffer.isBuffer(req.body)) stream.end(req.body);
     else if (req.body) pipeline(req.body as Readable, stream, () => undefined);
     return new Promise<UpstreamResponse>((resolve, reject) => {

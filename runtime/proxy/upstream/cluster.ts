@@ -89,6 +89,12 @@ type Waiter = { resolve: (ok: boolean) => void };
 /** Result of asking for a slot under the connection-pool limits. */
 export type Admission = 'ok' | 'overflow';
 
+export interface PendingAdmission {
+  promise: Promise<boolean>;
+  /** Leaves the queue (the request gave up). */
+  cancel(): void;
+}
+
 export class UpstreamCluster {
   endpoints: UpstreamEndpoint[] = [];
   private balancer: Balancer;
@@ -212,11 +218,11 @@ export class UpstreamCluster {
   }
 
   /**
-   * Takes a slot under the limits, waiting in the bounded pending queue when needed.
-   * 'overflow' when the queue is full (503 UO; never counted by outlier detection);
-   * 'aborted' when `signal` fires while the request waits.
+   * Takes a slot under the limits, or queues in the bounded pending queue: 'ok' at once,
+   * 'overflow' when the queue is full (503 UO; never counted by outlier detection), else a
+   * pending admission that resolves true when a slot is handed over (false when cancelled).
    */
-  admit(signal?: AbortSignal): Admission | Promise<Admission | 'aborted'> {
+  tryAdmit(): Admission | PendingAdmission {
     if (this.active < this.limit()) {
       this.active++;
       return 'ok';
@@ -227,20 +233,36 @@ export class UpstreamCluster {
       this.env.events?.overflow(this.key);
       return 'overflow';
     }
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        resolve: (ok) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(ok ? 'ok' : 'aborted');
-        },
-      };
-      const onAbort = () => {
+    let waiter!: Waiter;
+    const promise = new Promise<boolean>((resolve) => {
+      waiter = { resolve };
+    });
+    this.pending.push(waiter);
+    return {
+      promise,
+      cancel: () => {
         const i = this.pending.indexOf(waiter);
         if (i >= 0) this.pending.splice(i, 1);
-        resolve('aborted');
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.push(waiter);
+        waiter.resolve(false);
+      },
+    };
+  }
+
+  /**
+   * `tryAdmit` with an AbortSignal: 'aborted' when the signal fires while the request waits.
+   */
+  admit(signal?: AbortSignal): Admission | Promise<Admission | 'aborted'> {
+    const a = this.tryAdmit();
+    if (a === 'ok' || a === 'overflow') return a;
+    if (signal?.aborted) {
+      a.cancel();
+      return Promise.resolve('aborted');
+    }
+    const onAbort = () => a.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return a.promise.then((granted) => {
+      signal?.removeEventListener('abort', onAbort);
+      return granted ? 'ok' : 'aborted';
     });
   }
 
