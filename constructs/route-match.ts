@@ -205,5 +205,10 @@ export function renderMatch(what: string, m: HttpRouteMatch): HTTPMatchRequest {
   }
   if (m.sourceLabels) out.sourceLabels = { ...m.sourceLabels };
   if (m.sourceNamespace) out.sourceNamespace = m.sourceNamespace;
+  if (Object.keys(out).length === 0) {
+    throw new Error(
+      `${what} sets no condition, so it matches every request; omit match for a route that takes every request`,
+    );
+  }
   return out;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HeaderMatch, PathMatch, QueryParameterMatch } from '../../constructs/index.js';
+import { HeaderMatch, HttpRoute, PathMatch, QueryParameterMatch } from '../../constructs/index.js';
+import { reviewsChart } from './helpers.js';
 
 describe('HeaderMatch, PathMatch and QueryParameterMatch', () => {
   it('fail on upper-case header names, relative paths and invalid RE2', () => {
@@ -13,5 +14,12 @@ describe('HeaderMatch, PathMatch and QueryParameterMatch', () => {
   });
   it('accepts RE2-only syntax such as (?i)', () => {
     expect(HeaderMatch.regex('user-agent', '(?i).*firefox.*')._match).toEqual({ regex: '(?i).*firefox.*' });
+  });
+
+  it('fail on a match without any condition', () => {
+    const { chart, reviews } = reviewsChart(['v1']);
+    expect(() => new HttpRoute(chart, 'r', { service: reviews, match: [{}] })).toThrow(
+      /match\[0\] sets no condition, so it matches every request/,
+    );
   });
 });
