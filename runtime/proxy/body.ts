@@ -30,7 +30,8 @@ export function readBody(
 ): Promise<RequestBody> {
   if (!hasBody(req)) return Promise.resolve({ kind: 'none' });
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
-  if (declared > limit)
+  // limit 0: nothing will replay the body (no retries), so it streams straight through.
+  if (limit === 0 || declared > limit)
     return Promise.resolve({ kind: 'stream', stream: counted(req, [], onBytes), consumed: false });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

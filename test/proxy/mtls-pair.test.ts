@@ -1,6 +1,7 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from './helpers/echo.js';
-import { type PeerPorts, type Sidecar, send, startSidecar } from './helpers/mesh.js';
+import { type PeerPorts, type Sidecar, send, startSidecar, waitFor } from './helpers/mesh.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
 import { pod, service, spiffe } from './helpers/snapshot.js';
 
@@ -56,6 +57,51 @@ describe('a request through a client sidecar and a server sidecar over mTLS', ()
     expect(got.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(got.headers['x-tsmesh-peer-metadata']).toBeUndefined();
     expect(got.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  });
+
+  it('carries request bodies: a large streamed one and a small chunked one', async () => {
+    const big = 'b'.repeat(300_000);
+    const res = await send(client.ports.outbound, '/upload', {
+      host: 'reviews:9080',
+      method: 'POST',
+      body: big,
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).body.length).toBe(big.length);
+    const chunked = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: client.ports.outbound,
+          path: '/chunked',
+          method: 'POST',
+          headers: { host: 'reviews:9080' },
+        },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        },
+      );
+      req.on('error', reject);
+      req.write('part1-');
+      setTimeout(() => req.end('part2'), 20);
+    });
+    expect(JSON.parse(chunked).body).toBe('part1-part2');
+  });
+
+  it('flags DC and cancels the upstream request when the client goes away', async () => {
+    const req = request({
+      host: '127.0.0.1',
+      port: client.ports.outbound,
+      path: '/slow/5000',
+      headers: { host: 'reviews:9080' },
+    });
+    req.on('error', () => undefined);
+    req.end();
+    await waitFor(() => app.inFlight() > 0);
+    req.destroy();
+    await waitFor(() => app.aborted.includes('/slow/5000'));
   });
 
   it('is ready with a certificate and a snapshot', () => {

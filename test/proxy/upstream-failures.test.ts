@@ -35,6 +35,7 @@ describe('upstream failures, retries, timeouts and pool limits', () => {
       pod({ name: 'good-0', app: 'good', ports: [good.port], meshed: false }),
       pod({ name: 'slow-0', app: 'slow', ports: [slow.port], meshed: false }),
       pod({ name: 'pool-0', app: 'pool', ports: [slow.port], meshed: false }),
+      pod({ name: 'pertry-0', app: 'pertry', ports: [slow.port], meshed: false }),
     ];
     const objects = [
       service('sleep', [{ port: 80, targetPort: 8080 }]),
@@ -43,9 +44,19 @@ describe('upstream failures, retries, timeouts and pool limits', () => {
       service('good', [{ port: 9080, targetPort: good.port }]),
       service('slow', [{ port: 9080, targetPort: slow.port }]),
       service('pool', [{ port: 9080, targetPort: slow.port }]),
+      service('pertry', [{ port: 9080, targetPort: slow.port }]),
       istio('VirtualService', 'slow', {
         hosts: ['slow'],
         http: [{ route: [{ destination: { host: 'slow' } }], timeout: '300ms' }],
+      }),
+      istio('VirtualService', 'pertry', {
+        hosts: ['pertry'],
+        http: [
+          {
+            route: [{ destination: { host: 'pertry' } }],
+            retries: { attempts: 2, perTryTimeout: '100ms', retryOn: '5xx' },
+          },
+        ],
       }),
       istio('VirtualService', 'good', {
         hosts: ['good'],
@@ -146,6 +157,15 @@ describe('upstream failures, retries, timeouts and pool limits', () => {
     await waitFor(() => slow.aborted.includes('/slow/3000'));
     await waitFor(() => lastRecord('/slow/3000') !== undefined);
     expect(lastRecord('/slow/3000')!.responseFlags).toBe('UT');
+  });
+
+  it('bounds each try with perTryTimeout and retries, then answers 504 UT', async () => {
+    const before = slow.received.filter((r) => r.url === '/slow/1000').length;
+    const res = await send(sidecar.ports.outbound, '/slow/1000', { host: 'pertry:9080' });
+    expect(res.status).toBe(504);
+    await waitFor(() => slow.received.filter((r) => r.url === '/slow/1000').length - before === 3);
+    await waitFor(() => lastRecord('/slow/1000') !== undefined);
+    expect(lastRecord('/slow/1000')!.responseFlags).toBe('UT,URX');
   });
 
   it('lets the local app override the route timeout with x-envoy-upstream-rq-timeout-ms', async () => {

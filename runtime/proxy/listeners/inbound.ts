@@ -309,7 +309,8 @@ function handleRequest(
   for (const name of TRACE_HEADERS) removeHeader(headers, name);
   for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
   const cluster = deps.appCluster(port);
-  readBody(req, ctx.options.retryBufferBytes, (n) => {
+  // No retries inbound: the body streams to the app without buffering.
+  readBody(req, 0, (n) => {
     ex.requestBytes += n;
   })
     .then((body) =>

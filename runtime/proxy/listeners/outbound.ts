@@ -210,7 +210,7 @@ async function handleDecision(
     timeoutMs = Number(override) === 0 ? null : Number(override);
   let body: Awaited<ReturnType<typeof readBody>>;
   try {
-    body = await readBody(req, ctx.options.retryBufferBytes, (n) => {
+    body = await readBody(req, decision.retries.attempts > 0 ? ctx.options.retryBufferBytes : 0, (n) => {
       ex.requestBytes += n;
     });
   } catch {
