@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminCall } from '../../runtime/local/admin-client.js';
+import { requestTotals } from '../../runtime/local/metrics.js';
+import { bookinfoManifests, E2eMesh, objectYaml, versions } from './helpers.js';
+
+// Bookinfo through `tsmesh up`: the seed's 75/25 reviews canary and the jason rule, what the
+// sidecars' metrics say about it, and a bad config that changes nothing.
+const mesh = new E2eMesh();
+const REVIEWS = 'http://reviews:9080/reviews/0';
+const REVIEWS_V3 = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: default }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: { host: reviews, subset: v3 }
+`;
+/** The reviews VirtualService as synthesized (the 75/25 canary and the jason rule). */
+let original: string;
+
+/** istio_requests_total from sleep's sidecar (reporter=source) per reviews workload. */
+async function sleepToReviews(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const s of await requestTotals(mesh.state)) {
+    if (
+      s.pod !== 'sleep-0' ||
+      s.labels.reporter !== 'source' ||
+      s.labels.destination_service_name !== 'reviews'
+    )
+      continue;
+    out[s.labels.destination_workload] = (out[s.labels.destination_workload] ?? 0) + s.value;
+  }
+  return out;
+}
+
+describe('bookinfo traffic', () => {
+  beforeAll(() => {
+    const files = bookinfoManifests(mesh.dir);
+    original = objectYaml(files[0], 'VirtualService', 'reviews');
+    mesh.up(files);
+  });
+  afterAll(() => {
+    const down = mesh.down();
+    console.log(`e2e traffic.test.ts: ${mesh.elapsed()} (up, tests, down)`);
+    expect(down.status).toBe(0);
+  });
+
+  it('splits reviews 75/25 between v1 and v2 over 1000 requests, and the metrics agree', async () => {
+    const before = await sleepToReviews();
+    const summary = await mesh.load('sleep', { url: REVIEWS, requests: 1000, concurrency: 8 });
+    const seen = versions(summary);
+    expect(summary.statuses).toEqual({ 200: 1000 });
+    expect(seen.v1 + seen.v2).toBe(1000);
+    // 5 percentage points is more than 3.6 standard deviations of a fair 75/25 draw of 1000.
+    expect(seen.v1 / 1000).toBeGreaterThan(0.7);
+    expect(seen.v1 / 1000).toBeLessThan(0.8);
+    const after = await sleepToReviews();
+    const delta = (w: string) => (after[w] ?? 0) - (before[w] ?? 0);
+    expect({ v1: delta('reviews-v1'), v2: delta('reviews-v2'), v3: delta('reviews-v3') }).toEqual({
+      v1: seen.v1,
+      v2: seen.v2,
+      v3: 0,
+    });
+  });
+
+  it('sends every request of end-user jason to v2', async () => {
+    const summary = await mesh.load('sleep', {
+      url: REVIEWS,
+      requests: 100,
+      concurrency: 4,
+      headers: { 'end-user': 'jason' },
+    });
+    expect(versions(summary)).toEqual({ v2: 100 });
+  });
+
+  it('routes by a VirtualService applied at run time, and by the files one once re-applied', async () => {
+    const applied = mesh.apply(REVIEWS_V3);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toContain('VirtualService default/reviews configured');
+    expect(applied.stdout).toMatch(/ACKed by \d+ sidecars/);
+    expect(versions(await mesh.load('sleep', { url: REVIEWS, requests: 50 }))).toEqual({ v3: 50 });
+    expect(mesh.apply(original).status).toBe(0);
+    const back = versions(await mesh.load('sleep', { url: REVIEWS, requests: 100 }));
+    expect(back.v3).toBeUndefined();
+    expect(back.v1).toBeGreaterThan(50);
+  });
+
+  it('sends reviews to every version once its VirtualService is deleted', async () => {
+    const deleted = mesh.remove(original);
+    expect(deleted.stderr).toBe('');
+    expect(deleted.stdout).toContain('VirtualService default/reviews deleted');
+    const all = versions(await mesh.load('sleep', { url: REVIEWS, requests: 150 }));
+    expect(Object.keys(all).sort()).toEqual(['v1', 'v2', 'v3']);
+    expect(mesh.apply(original).status).toBe(0);
+  });
+
+  it('refuses a bad config with its diagnostics and changes nothing', async () => {
+    const status = async () =>
+      (
+        await adminCall<{ configVersion: number }>(mesh.state.controlPlane.adminSocket, {
+          path: '/v1/status',
+        })
+      ).configVersion;
+    const dumpVersion = async () =>
+      (await adminCall<{ version: number }>(mesh.pod('sleep').adminSocket!, { path: '/config_dump' }))
+        .version;
+    const [cpBefore, sidecarBefore] = [await status(), await dumpVersion()];
+    const bad = mesh.apply(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: default }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: { host: reviews, subset: v3 }
+          weight: -5
+`);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('VirtualService default/reviews');
+    expect(bad.stderr).toContain('weight');
+    expect(bad.stderr).toContain('nothing was changed');
+    expect(await status()).toBe(cpBefore);
+    expect(await dumpVersion()).toBe(sidecarBefore);
+    const still = versions(await mesh.load('sleep', { url: REVIEWS, requests: 100 }));
+    expect(still.v3).toBeUndefined();
+    expect((still.v1 ?? 0) + (still.v2 ?? 0)).toBe(100);
+  });
+});
