@@ -123,6 +123,8 @@ export interface ExplainResult {
     query: string;
     headers: Record<string, string>;
     normalization: PathNormalizationMode;
+    /** `tcp` when the service port carries opaque TCP (tcp, tls, https, mongo, mysql, redis). */
+    protocol: 'http' | 'tcp';
   };
   caller: ExplainCaller;
   route: {
@@ -158,7 +160,7 @@ export interface ExplainResult {
       | 'blackhole'
       | 'redirect'
       | 'direct-response';
-    /** The status the caller gets from the mesh, or null when the app answers. */
+    /** The HTTP status the caller gets from the mesh; null when the app answers or on TCP. */
     status: number | null;
     responseFlag?: string;
     summary: string;

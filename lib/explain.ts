@@ -17,10 +17,18 @@ import { type AuthzDecision, authorize, compileAuthorization } from './policy/au
 import { compilePeerAuthentication, type MtlsDecision, mtlsModeFor } from './policy/mtls.js';
 import { compileRoutes } from './routing/compile.js';
 import { meshSettings } from './routing/mesh.js';
+import { disabledRetry, NO_HEADER_EDITS } from './routing/policies.js';
 import { workloadsFromDeployments } from './routing/registry.js';
-import { route } from './routing/route.js';
+import { lookupHost, route } from './routing/route.js';
 import { gatewaysFor } from './routing/scope.js';
-import type { Cluster, DirectResponsePolicy, RedirectPolicy, RouteDecisionKind } from './routing/types.js';
+import { routeTcp, TCP_PROTOCOLS, type TcpRouteDecision } from './routing/tcp.js';
+import type {
+  Cluster,
+  DirectResponsePolicy,
+  RedirectPolicy,
+  RouteDecision,
+  RouteDecisionKind,
+} from './routing/types.js';
 
 export * from './explain-types.js';
 export { workloadsFromDeployments } from './routing/registry.js';
@@ -132,19 +140,26 @@ export function explain(
   );
   for (const c of table.conflicts)
     warnings.push(`VirtualServices ${c.ignored.join(', ')} for ${c.host} are ignored: ${c.winner} is older`);
-  const decision = route(
-    table,
-    {
-      authority,
-      port,
-      method,
-      path: target.path,
-      query: target.query,
-      scheme,
-      headers: { ...headers, host: authority },
-    },
-    options.random ?? (() => 0),
-  );
+  const random = options.random ?? (() => 0);
+  const portProtocol = lookupHost(table, authority)?.service?.ports.find((p) => p.port === port)?.protocol;
+  const protocol: 'http' | 'tcp' =
+    portProtocol !== undefined && TCP_PROTOCOLS.has(portProtocol) ? 'tcp' : 'http';
+  const decision: RouteDecision =
+    protocol === 'tcp'
+      ? tcpAsRouteDecision(routeTcp(table, { host: authority, port }, random))
+      : route(
+          table,
+          {
+            authority,
+            port,
+            method,
+            path: target.path,
+            query: target.query,
+            scheme,
+            headers: { ...headers, host: authority },
+          },
+          random,
+        );
 
   const peerAuth = compilePeerAuthentication(input.objects, mesh.rootNamespaces);
   const authzCache = new Map<string, ReturnType<typeof compileAuthorization>>();
@@ -173,7 +188,7 @@ export function explain(
             method,
             path: target.path,
             headers,
-            protocol: cluster.protocol === 'tcp' ? 'tcp' : 'http',
+            protocol: TCP_PROTOCOLS.has(cluster.protocol) ? 'tcp' : 'http',
           })
         : ({
             allowed: true,
@@ -274,6 +289,7 @@ export function explain(
       query: target.query,
       headers,
       normalization,
+      protocol,
     },
     caller,
     route: routeOut,
@@ -283,6 +299,7 @@ export function explain(
       decision.redirect,
       decision.directResponse,
       chosen,
+      protocol,
     ),
     warnings,
   };
@@ -308,6 +325,7 @@ function verdictOf(
   redirect: RedirectPolicy | undefined,
   direct: DirectResponsePolicy | undefined,
   chosen: ExplainDestination | undefined,
+  protocol: 'http' | 'tcp',
 ): ExplainResult['verdict'] {
   switch (kind) {
     case 'no-route':
@@ -358,17 +376,17 @@ function verdictOf(
   if (first.outcome === 'mtls-refused') {
     return {
       outcome: 'mtls-refused',
-      status: 503,
+      status: protocol === 'tcp' ? null : 503,
       responseFlag: 'UC',
-      summary: `503: ${first.pod} requires ${first.mtls.mode === 'STRICT' ? 'mTLS' : 'plaintext'} but the caller sends ${first.transport}`,
+      summary: `${protocol === 'tcp' ? 'connection closed' : '503'}: ${first.pod} requires ${first.mtls.mode === 'STRICT' ? 'mTLS' : 'plaintext'} but the caller sends ${first.transport}`,
       ...base,
     };
   }
   if (first.outcome === 'denied') {
     return {
       outcome: 'denied',
-      status: 403,
-      summary: `403 RBAC: access denied at ${first.pod}: ${first.authorization.reason}`,
+      status: protocol === 'tcp' ? null : 403,
+      summary: `${protocol === 'tcp' ? 'connection closed' : '403 RBAC: access denied'} at ${first.pod}: ${first.authorization.reason}`,
       ...base,
     };
   }
@@ -381,3 +399,21 @@ function verdictOf(
 }
 
 export { formatExplain } from './explain-text.js';
+
+/** A TCP route in the shape of an HTTP decision: no timeout, retries or HTTP features. */
+function tcpAsRouteDecision(t: TcpRouteDecision): RouteDecision {
+  return {
+    kind: t.kind,
+    service: t.service,
+    virtualService: t.virtualService,
+    ruleIndex: t.ruleIndex,
+    destinations: t.destinations,
+    chosen: t.chosen,
+    clusterKey: t.clusterKey,
+    timeoutMs: null,
+    retries: disabledRetry(),
+    mirrors: [],
+    headers: NO_HEADER_EDITS,
+    reason: t.reason,
+  };
+}

@@ -15,6 +15,7 @@ import { buildRegistry, type ServiceInfo } from './registry.js';
 import { bindsTo, type Context, compileRule, decision, noRoute, special } from './rules.js';
 import { gatewaysFor, proxyScope } from './scope.js';
 import type { CompiledRule, PortRoutes, RouteTable, VirtualHost, VirtualServiceConflict } from './table.js';
+import { compileTcpPorts } from './tcp.js';
 import type { Cluster, RouteDecision, RouteDestination, ServiceRef } from './types.js';
 
 export interface CompileInput {
@@ -206,6 +207,12 @@ function serviceHost(svc: ServiceInfo, vs: VirtualService | undefined, ctx: Cont
   for (const p of svc.ports) ports.set(p.port, portRoutes(svc.host, svc, p.port, vs, ctx));
   const vh: VirtualHost = { host: svc.host, service: svc, ports };
   if (vs) vh.virtualService = nsName(vs);
+  const tcp = compileTcpPorts(
+    vs,
+    svc.ports.map((p) => p.port),
+    ctx,
+  );
+  if (tcp) vh.tcp = tcp;
   if (ports.size === 0 && vs) vh.anyPort = portRoutes(svc.host, svc, 80, vs, ctx);
   return vh;
 }

@@ -8,4 +8,5 @@ export * from './registry.js';
 export * from './route.js';
 export * from './scope.js';
 export type * from './table.js';
+export * from './tcp.js';
 export type * from './types.js';

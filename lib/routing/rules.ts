@@ -242,7 +242,7 @@ function resolveRewrite(rule: HTTPRoute, matchedPrefix: string | undefined): Rew
 }
 
 /** Relative weights: a lone destination gets everything, zero weights are dropped. */
-function weightedDestinations(
+export function weightedDestinations(
   route: readonly HTTPRouteDestination[],
   vsNamespace: string,
   port: number,

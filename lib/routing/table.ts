@@ -7,6 +7,7 @@ import type { ProxyIdentity } from '../model.js';
 import type { CompiledMatch } from './matchers.js';
 import type { MeshSettings } from './mesh.js';
 import type { ServiceInfo } from './registry.js';
+import type { CompiledTcpRule } from './tcp.js';
 import type { Cluster, RouteDecision } from './types.js';
 
 /** One `http[]` rule of a VirtualService, for one port. */
@@ -46,6 +47,8 @@ export interface VirtualHost {
   ports: ReadonlyMap<number, PortRoutes>;
   /** Routes for any other port (hosts that only a VirtualService names). */
   anyPort?: PortRoutes;
+  /** The VirtualService's `tcp` rules per service port (see ./tcp.ts), when it has any. */
+  tcp?: ReadonlyMap<number, readonly CompiledTcpRule[]>;
 }
 
 /** Two or more VirtualServices for one host: the first wins, the others are ignored. */

@@ -321,3 +321,65 @@ spec: { host: reviews.default.svc.cluster.local, trafficPolicy: { tls: { mode: D
     expect(r.verdict).toMatchObject({ outcome: 'mtls-refused', status: 503 });
   });
 });
+
+describe('explain on a TCP port', () => {
+  const tcpYaml = `apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: default }
+spec: { selector: { app: db }, ports: [{ name: tcp-mysql, port: 3306 }] }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: db, namespace: default }
+spec:
+  selector: { matchLabels: { app: db } }
+  template:
+    metadata: { labels: { app: db, version: v1 } }
+    spec: { serviceAccountName: db, containers: [{ name: db, image: mysql, ports: [{ containerPort: 3306 }] }] }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: app, namespace: default }
+spec:
+  selector: { matchLabels: { app: app } }
+  template:
+    metadata: { labels: { app: app } }
+    spec: { serviceAccountName: app, containers: [{ name: app, image: app }] }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: db, namespace: default }
+spec: { host: db, subsets: [{ name: v1, labels: { version: v1 } }] }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: db, namespace: default }
+spec: { hosts: [db], tcp: [{ route: [{ destination: { host: db, subset: v1 } }] }] }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: db-get-only, namespace: default }
+spec:
+  selector: { matchLabels: { app: db } }
+  rules: [{ to: [{ operation: { methods: [GET] } }] }]
+`;
+  const tcp = { objects: parseYaml(tcpYaml).objects.map((o) => o.object) };
+
+  it('routes with the tcp rules and no HTTP retries', () => {
+    const r = explain(tcp, { from: 'default/app', url: 'db:3306' });
+    expect(r.request.protocol).toBe('tcp');
+    expect(r.route).toMatchObject({
+      kind: 'route',
+      virtualService: 'default/db',
+      rule: { index: 0 },
+      subsets: { v1: 1 },
+    });
+    expect(r.route.retries.attempts).toBe(0);
+  });
+
+  it('fails closed: an ALLOW rule with HTTP-only fields does not match a TCP connection', () => {
+    const v = explain(tcp, { from: 'default/app', url: 'db:3306' }).verdict;
+    expect(v).toMatchObject({ outcome: 'denied', status: null });
+    expect(v.summary).toMatch(/^connection closed/);
+  });
+});
