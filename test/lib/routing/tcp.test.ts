@@ -52,7 +52,10 @@ describe('TCP routing', () => {
   it('takes the first rule whose port and destination subnet match', () => {
     const t = table([
       { match: [{ port: 3307 }], route: [{ destination: { host: 'db', subset: 'replica' } }] },
-      { match: [{ destinationSubnets: ['10.96.0.0/16'] }], route: [{ destination: { host: 'db', subset: 'replica' } }] },
+      {
+        match: [{ destinationSubnets: ['10.96.0.0/16'] }],
+        route: [{ destination: { host: 'db', subset: 'replica' } }],
+      },
       { route: [{ destination: { host: 'db', subset: 'primary' } }] },
     ]);
     expect(routeTcp(t, { host: 'db', port: 3306, address: '10.96.1.1' }).ruleIndex).toBe(1);
@@ -61,15 +64,23 @@ describe('TCP routing', () => {
 
   it('decides sourceLabels when compiling', () => {
     const rules: TCPRoute[] = [
-      { match: [{ sourceLabels: { app: 'batch' } }], route: [{ destination: { host: 'db', subset: 'replica' } }] },
+      {
+        match: [{ sourceLabels: { app: 'batch' } }],
+        route: [{ destination: { host: 'db', subset: 'replica' } }],
+      },
       { route: [{ destination: { host: 'db', subset: 'primary' } }] },
     ];
-    expect(routeTcp(table(rules, [], proxy('default', { app: 'batch' })), { host: 'db', port: 3306 }).chosen?.subset).toBe('replica');
+    expect(
+      routeTcp(table(rules, [], proxy('default', { app: 'batch' })), { host: 'db', port: 3306 }).chosen
+        ?.subset,
+    ).toBe('replica');
     expect(routeTcp(table(rules), { host: 'db', port: 3306 }).chosen?.subset).toBe('primary');
   });
 
   it('falls back to the whole service when no tcp rule matches', () => {
-    const t = table([{ match: [{ port: 9999 }], route: [{ destination: { host: 'db', subset: 'replica' } }] }]);
+    const t = table([
+      { match: [{ port: 9999 }], route: [{ destination: { host: 'db', subset: 'replica' } }] },
+    ]);
     const d = routeTcp(t, { host: 'db', port: 3306 });
     expect(d.clusterKey).toBe('outbound|3306||db.default.svc.cluster.local');
     expect(d.ruleIndex).toBeUndefined();
