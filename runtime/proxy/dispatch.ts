@@ -9,8 +9,9 @@
  *
  * The proxy builds one `ProtocolDispatch` and calls it at these points; nothing here is global.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ProxyContext } from './context.js';
 import type { H2Connection } from './h2/inbound.js';
 import { type H2Options, H2Proxy } from './h2/proxy.js';
@@ -21,6 +22,7 @@ import {
   type OriginalDestinationResolver,
 } from './tcp/original-dst.js';
 import { type MeshConnection, TcpProxy, type TcpProxyOptions } from './tcp/proxy.js';
+import { type UpgradeConnection, WebSocketProxy } from './websocket.js';
 
 export type { TcpListenerSpec } from './tcp/listeners.js';
 export type { MeshConnection } from './tcp/proxy.js';
@@ -48,6 +50,7 @@ export class ProtocolDispatch {
   readonly options: ProtocolOptions;
   readonly tcp: TcpProxy;
   readonly h2: H2Proxy;
+  readonly websocket: WebSocketProxy;
   private readonly resolve: OriginalDestinationResolver;
   private readonly servers: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
@@ -60,6 +63,7 @@ export class ProtocolDispatch {
     this.options = { ...PROTOCOL_DEFAULTS, ...input } satisfies ProtocolOptions;
     this.tcp = new TcpProxy(ctx, this.options.tcp);
     this.h2 = new H2Proxy(ctx, this.options.h2);
+    this.websocket = new WebSocketProxy(ctx);
     this.resolve = createOriginalDestinationResolver(this.options.originalDestination);
   }
 
@@ -107,6 +111,16 @@ export class ProtocolDispatch {
     return true;
   }
 
+  /** An HTTP/1.1 upgrade request from the local app. */
+  upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.websocket.outbound(req, socket, head);
+  }
+
+  /** An HTTP/1.1 upgrade request at the inbound listener. */
+  upgradeInbound(req: IncomingMessage, socket: Duplex, head: Buffer, conn: UpgradeConnection): void {
+    this.websocket.inbound(req, socket, head, conn);
+  }
+
   /** Binds the explicit TCP listeners. */
   async start(): Promise<void> {
     for (const spec of this.options.tcpListeners) {
@@ -139,6 +153,7 @@ export class ProtocolDispatch {
   async close(): Promise<void> {
     this.tcp.close();
     this.h2.close();
+    this.websocket.close();
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

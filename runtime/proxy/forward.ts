@@ -29,6 +29,8 @@ export interface ForwardPlan {
   random: () => number;
   /** Close the downstream connection after the response (draining). */
   closeConnection?: () => boolean;
+  /** The request's key for consistent-hash balancing (upstream/consistent-hash.ts). */
+  hashKey?: string;
 }
 
 export const NO_RETRY: RetryPolicy = {
@@ -181,7 +183,7 @@ export function forward(
     const next = () => {
       if (finished) return;
       attempt++;
-      const ep = cluster.pick(tried, plan.random);
+      const ep = cluster.pick(tried, plan.random, plan.hashKey);
       if (!ep) {
         cluster.stats.noHealthy++;
         ex.flag('UH');

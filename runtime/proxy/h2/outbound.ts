@@ -22,6 +22,7 @@ import {
   UNKNOWN_SERVICE,
   UNKNOWN_WORKLOAD,
 } from '../telemetry/index.js';
+import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
 import { effectiveTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
 import { localReplyH2 } from './reply.js';
@@ -29,7 +30,7 @@ import { type H2Request, isHygieneError, listToHeaders, prepareH2 } from './requ
 
 export interface H2OutboundDeps {
   /** The HTTP/2 upstream for a cluster key (sessions pooled per endpoint). */
-  upstream(cfg: ActiveConfig, clusterKey: string): H2Upstream | undefined;
+  upstream(cfg: ActiveConfig, clusterKey: string, hashKey?: string): H2Upstream | undefined;
   /** Request body bytes kept so a retry can resend them. */
   replayBytes: number;
 }
@@ -171,7 +172,17 @@ async function handleDecision(
       return;
     }
   }
-  const upstream = decision.clusterKey ? deps.upstream(cfg, decision.clusterKey) : undefined;
+  const policy = decision.clusterKey
+    ? cfg.clusters.get(decision.clusterKey)?.cluster.loadBalancer
+    : undefined;
+  const hash = policy
+    ? hashKeyFor(policy, {
+        headers: prepared.values,
+        sourceAddress: stream.session?.socket?.remoteAddress,
+        query: prepared.query,
+      })
+    : {};
+  const upstream = decision.clusterKey ? deps.upstream(cfg, decision.clusterKey, hash.key) : undefined;
   if (!upstream?.cluster) {
     ex.flag('UH');
     reply(503, LOCAL_REPLY.noHealthyUpstream);
@@ -202,7 +213,7 @@ async function handleDecision(
       headers: out,
       retry: decision.retries,
       timeoutMs,
-      responseEdits: decision.headers.response,
+      responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
       random,
       replayBytes: deps.replayBytes,
     },

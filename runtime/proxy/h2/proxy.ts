@@ -85,7 +85,7 @@ export class H2Proxy {
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _f: number, raw: string[]) =>
         handleOutboundStream(
           ctx,
-          { upstream: (cfg, key) => this.clusterUpstream(cfg, key), replayBytes },
+          { upstream: (cfg, key, hashKey) => this.clusterUpstream(cfg, key, hashKey), replayBytes },
           stream,
           headers,
           raw,
@@ -136,14 +136,14 @@ export class H2Proxy {
     return H2_PROTOCOLS.has(protocol);
   }
 
-  private clusterUpstream(cfg: ActiveConfig, key: string): H2Upstream | undefined {
+  private clusterUpstream(cfg: ActiveConfig, key: string, hashKey?: string): H2Upstream | undefined {
     const cluster = cfg.clusters.get(key);
     if (!cluster) return undefined;
     const random = this.ctx.options.random;
     return {
       key,
       cluster,
-      pick: (tried) => cluster.pick(tried, random),
+      pick: (tried) => cluster.pick(tried, random, hashKey),
       session: (ep) => this.pool.get(`${key}|${ep.key}`, () => this.meshTarget(ep.endpoint, cluster.cluster)),
     };
   }

@@ -21,7 +21,7 @@ import {
   connect as netConnect,
   type Socket,
 } from 'node:net';
-import { pipeline } from 'node:stream';
+import { type Duplex, pipeline } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { HEADERS, MESH_ALPN, MESH_ALPN_VALUES } from '../../../lib/constants.js';
 import { readBody } from '../body.js';
@@ -71,6 +71,8 @@ export interface InboundDeps {
   meshConnection?(alpn: string, socket: Socket, conn: ConnectionInfo): boolean;
   /** Takes plaintext connections that are not HTTP/1.1 (HTTP/2 prior knowledge); false: HTTP/1.1. */
   plaintextConnection?(socket: Socket, first: Buffer): boolean;
+  /** Takes HTTP/1.1 upgrade requests (WebSocket, websocket.ts); absent: the connection is closed. */
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo): void;
 }
 
 export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): InboundListener {
@@ -88,6 +90,10 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
   );
   http.maxHeadersCount = ctx.options.maxHeadersCount + 1;
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (deps.upgrade) deps.upgrade(req, socket, head, info.get(req.socket) ?? { mtls: false });
+    else socket.destroy();
+  });
 
   const handOver = (socket: Socket, conn: ConnectionInfo) => {
     info.set(socket, conn);

@@ -27,6 +27,7 @@ import {
   UNKNOWN_SERVICE,
   UNKNOWN_WORKLOAD,
 } from '../telemetry/index.js';
+import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { isHygieneError, type PreparedRequest, prepareRequest } from './prepare.js';
 
 /** Applies route header edits (set replaces, add appends, remove deletes) to a flat list. */
@@ -217,6 +218,11 @@ async function handleDecision(
     ex.flag('DC');
     return;
   }
+  const hash = hashKeyFor(cluster.cluster.loadBalancer, {
+    headers: firstValues(req),
+    sourceAddress: req.socket.remoteAddress,
+    query: prepared.query,
+  });
   await forward(
     req,
     res,
@@ -228,8 +234,9 @@ async function handleDecision(
       body,
       retry: decision.retries,
       timeoutMs,
-      responseEdits: decision.headers.response,
+      responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
       random,
+      hashKey: hash.key,
     },
     ex,
   );

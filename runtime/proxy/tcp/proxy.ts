@@ -32,6 +32,7 @@ import {
 import { formatMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster, UpstreamEndpoint } from '../upstream/cluster.js';
 import { createConnector } from '../upstream/connector.js';
+import { hashKeyFor } from '../upstream/consistent-hash.js';
 import { pickTcpDestination, type TcpRouteDecision, TcpRouteTable } from './routes.js';
 
 /** A verified mesh mTLS connection handed over by the inbound listener. */
@@ -160,7 +161,10 @@ export class TcpProxy {
       this.ctx.telemetry.recordTcpClose(handle, 0, 0);
       downstream.destroy();
     };
-    const ep = cluster?.pick(undefined, random);
+    const hashKey = cluster
+      ? hashKeyFor(cluster.cluster.loadBalancer, { headers: {}, sourceAddress: downstream.remoteAddress }).key
+      : undefined;
+    const ep = cluster?.pick(undefined, random, hashKey);
     if (!cluster || !ep) {
       refuse('UH');
       return;

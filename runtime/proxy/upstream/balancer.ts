@@ -4,6 +4,7 @@
  * with a key from the request context.
  */
 import type { LoadBalancerKind } from '../../../lib/routing/types.js';
+import { RingHashBalancer } from './consistent-hash.js';
 
 export interface BalancedEndpoint {
   /** Requests in flight to this endpoint. */
@@ -51,13 +52,15 @@ export class RandomBalancer implements Balancer {
   }
 }
 
-/** The balancer for a policy kind. Consistent hash is not implemented yet: least-request stands in. */
+/** The balancer for a policy kind (consistent hash: a ring over the endpoints, consistent-hash.ts). */
 export function createBalancer(kind: LoadBalancerKind): Balancer {
   switch (kind) {
     case 'ROUND_ROBIN':
       return new RoundRobinBalancer();
     case 'RANDOM':
       return new RandomBalancer();
+    case 'CONSISTENT_HASH':
+      return new RingHashBalancer();
     default:
       return new LeastRequestBalancer();
   }

@@ -1,7 +1,7 @@
 /**
  * Consistent-hash load balancing (DestinationRule `loadBalancer.consistentHash`): a hash ring
- * (Envoy's ring hash, Istio's default) over the candidate endpoints. Each endpoint owns a number
- * of points on a 32-bit ring derived from its `address:port`; a request's key goes to the
+ * (like Envoy's ring hash, Istio's default) over the candidate endpoints. Each endpoint owns a
+ * fixed number of points on a 32-bit ring derived from its `address:port`; a request's key goes to the
  * endpoint owning the first point at or after the key's hash. When endpoints come or go, only
  * the keys on the points that appeared or vanished move; every other key stays where it was.
  *
@@ -13,8 +13,11 @@ import { randomBytes } from 'node:crypto';
 import type { HeaderOperationsResolved, LoadBalancerPolicy } from '../../../lib/routing/types.js';
 import type { BalancedEndpoint, Balancer, PickContext } from './balancer.js';
 
-/** Points on the ring in total (Envoy's default minimum ring size). */
-export const MINIMUM_RING_SIZE = 1024;
+/**
+ * Points per endpoint. Fixed, not derived from the endpoint count, so an endpoint joining or
+ * leaving never moves the points of the others (and so never moves their keys).
+ */
+export const POINTS_PER_ENDPOINT = 160;
 /** Rings kept per balancer (one per distinct candidate set: all healthy, minus a tried one...). */
 const MAX_CACHED_RINGS = 16;
 
@@ -48,8 +51,7 @@ function endpointId(e: BalancedEndpoint): string {
 }
 
 /** Builds the ring for a list of endpoint ids. */
-export function buildRing(ids: readonly string[], minimumRingSize = MINIMUM_RING_SIZE): Ring {
-  const perHost = Math.max(1, Math.ceil(minimumRingSize / Math.max(1, ids.length)));
+export function buildRing(ids: readonly string[], perHost = POINTS_PER_ENDPOINT): Ring {
   const entries: [number, number][] = [];
   ids.forEach((id, owner) => {
     for (let i = 0; i < perHost; i++) entries.push([hash32(`${id}_${i}`), owner]);
@@ -81,7 +83,7 @@ export function lookupRing(ring: Ring, hash: number): number {
 export class RingHashBalancer implements Balancer {
   private readonly rings = new Map<string, Ring>();
 
-  constructor(private readonly minimumRingSize = MINIMUM_RING_SIZE) {}
+  constructor(private readonly pointsPerEndpoint = POINTS_PER_ENDPOINT) {}
 
   pick<E extends BalancedEndpoint>(candidates: readonly E[], ctx: PickContext): E | undefined {
     const n = candidates.length;
@@ -92,7 +94,7 @@ export class RingHashBalancer implements Balancer {
     let ring = this.rings.get(signature);
     if (!ring) {
       if (this.rings.size >= MAX_CACHED_RINGS) this.rings.clear();
-      ring = buildRing(ids, this.minimumRingSize);
+      ring = buildRing(ids, this.pointsPerEndpoint);
       this.rings.set(signature, ring);
     }
     return candidates[lookupRing(ring, hash32(ctx.hashKey))];
