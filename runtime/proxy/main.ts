@@ -7,6 +7,7 @@ import { readFileSync, statSync, unlinkSync } from 'node:fs';
 import { connect, isIP } from 'node:net';
 import { ENV, PORTS } from '../../lib/constants.js';
 import { FileCertificateSource, FileSnapshotSource } from './file-sources.js';
+import { type GatewayOptionsInput, parsePortMap, resolveGatewayOptions } from './gateway/options.js';
 import { type AppProbe, DEFAULT_PROXY_OPTIONS, type ProxyOptionsInput } from './options.js';
 import { SidecarProxy } from './proxy.js';
 import type { CertificateSource, SnapshotSource } from './sources.js';
@@ -27,6 +28,11 @@ export interface ProxyCliOptions {
   statsPort?: string;
   healthPort?: string;
   accessLog?: boolean;
+  /** Gateway mode (gateway/options.ts). */
+  gateway?: boolean;
+  credentialDir?: string;
+  portOffset?: string;
+  portMap?: string;
 }
 
 export class UsageError extends Error {}
@@ -157,10 +163,37 @@ export async function proxyOptionsFromCli(
       health: port('health-port', o.healthPort, PORTS.health),
     },
   };
+  if (o.gateway) options.gateway = gatewayOptionsFromCli(o);
+  else if (o.credentialDir || o.portOffset || o.portMap)
+    throw new UsageError('--credential-dir, --port-offset and --port-map need --gateway');
   const adminSocket = o.adminSocket ?? env[ENV.adminSocket];
   if (adminSocket) options.adminSocket = adminSocket;
   if (log) options.log = log;
   return { options, close };
+}
+
+function gatewayOptionsFromCli(o: ProxyCliOptions): GatewayOptionsInput {
+  const gateway: GatewayOptionsInput = {};
+  if (o.credentialDir !== undefined) gateway.credentialDir = o.credentialDir;
+  if (o.portOffset !== undefined) {
+    const n = Number(o.portOffset);
+    if (!/^[0-9]{1,5}$/.test(o.portOffset) || n > 65535)
+      throw new UsageError(`--port-offset must be an integer in 0..65535, got '${o.portOffset}'`);
+    gateway.portOffset = n;
+  }
+  if (o.portMap !== undefined) {
+    try {
+      gateway.portMap = parsePortMap(o.portMap);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  try {
+    resolveGatewayOptions(gateway);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return gateway;
 }
 
 /** Runs the proxy until a signal or /quitquitquit; returns the exit code. */
@@ -181,6 +214,17 @@ export async function runProxy(o: ProxyCliOptions): Promise<number> {
     'info',
     `proxy started on ${proxy.options.address}: outbound ${p.outbound}, inbound ${p.inbound}, stats ${p.stats}, health ${p.health}, admin ${proxy.options.adminSocket ?? `${proxy.options.adminHost}:${p.admin}`}`,
   );
+  if (o.gateway) {
+    const logPorts = () => {
+      const bound = proxy.gatewayPorts();
+      if (bound.length > 0)
+        proxy.options.log(
+          'info',
+          `gateway listeners: ${bound.map((g) => `${g.protocol} ${g.port} → ${proxy.options.address}:${g.localPort} (${g.hosts.join(', ')})`).join('; ')}`,
+        );
+    };
+    setTimeout(logPorts, 2000).unref();
+  }
   const onTerm = () => {
     proxy.options.log('info', `SIGTERM: draining for ${proxy.options.drainSeconds} s`);
     void proxy.shutdown();

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { HEADERS, MESH_ALPN, PORTS } from '../../lib/constants.js';
 import type { ProtocolOptionsInput } from './dispatch.js';
+import type { GatewayOptionsInput } from './gateway/options.js';
 import type { CertificateSource, SnapshotSource } from './sources.js';
 import type { Telemetry } from './telemetry/index.js';
 
@@ -77,6 +78,11 @@ export interface ProxyOptions {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** TCP, HTTP/2 and capture settings (dispatch.ts); defaults when absent. */
   protocols?: ProtocolOptionsInput;
+  /**
+   * Run as a standalone gateway (`tsmesh proxy --gateway`): no capture listeners; listeners on
+   * the ports of the Gateway servers that select the proxy's labels (gateway/listeners.ts).
+   */
+  gateway?: GatewayOptionsInput;
 }
 
 export const DEFAULT_PROXY_OPTIONS = {

@@ -18,6 +18,7 @@ import type { ProxySnapshot } from '../../lib/snapshot.js';
 import { type ActiveConfig, buildActiveConfig, retireClusters } from './config.js';
 import { type CertificateState, newCounters, type ProxyContext } from './context.js';
 import { ProtocolDispatch } from './dispatch.js';
+import { GatewayListeners, type GatewayPortInfo } from './gateway/listeners.js';
 import { createAdminServer } from './listeners/admin.js';
 import { createHealthServer, createStatsServer } from './listeners/health.js';
 import { createInboundListener, type InboundListener, rejectMalformed } from './listeners/inbound.js';
@@ -56,6 +57,8 @@ export class SidecarProxy {
   private applyChain: Promise<void> = Promise.resolve();
   private quitResolvers: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
+  /** Gateway mode (`options.gateway`): Gateway server listeners instead of capture listeners. */
+  private readonly gateway: GatewayListeners | undefined;
 
   constructor(options: ProxyOptionsInput) {
     this.options = resolveProxyOptions(options);
@@ -70,6 +73,7 @@ export class SidecarProxy {
       draining: () => this.state === 'draining',
     };
     this.protocols = new ProtocolDispatch(this.ctx, this.options.protocols);
+    this.gateway = this.options.gateway ? new GatewayListeners(this.ctx, this.options.gateway) : undefined;
     const peer = this.options.peerAddress;
     this.env = {
       secureContext: () => this.cert?.secureContext,
@@ -120,13 +124,11 @@ export class SidecarProxy {
     );
     outbound.maxHeadersCount = o.maxHeadersCount + 1;
     outbound.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
-    outbound.on('upgrade', (req, socket, head) => this.protocols.upgradeOutbound(req, socket, head));
     this.outbound = outbound;
     this.inbound = createInboundListener(this.ctx, {
       appCluster: (port) => this.appCluster(port),
       meshConnection: (alpn, socket, conn) => this.protocols.meshConnection(alpn, socket, conn),
       plaintextConnection: (socket, first) => this.protocols.plaintextConnection(socket, first),
-      upgrade: (req, socket, head, conn) => this.protocols.upgradeInbound(req, socket, head, conn),
     });
     this.outboundFront = this.protocols.outboundFront(outbound);
     const ready = () => this.isReady();
@@ -139,9 +141,12 @@ export class SidecarProxy {
       appClusters: () => this.appClusters.values(),
     });
     try {
-      await listen(this.outboundFront, o.ports.outbound, o.address);
-      await this.protocols.start();
-      await listen(this.inbound.server, o.ports.inbound, o.address);
+      if (this.gateway) this.gateway.start(o.address);
+      else {
+        await listen(this.outboundFront, o.ports.outbound, o.address);
+        await this.protocols.start();
+        await listen(this.inbound.server, o.ports.inbound, o.address);
+      }
       await listen(this.stats, o.ports.stats, o.address);
       await listen(this.health, o.ports.health, o.address);
       if (o.adminSocket) await listenPath(this.admin, o.adminSocket);
@@ -170,13 +175,23 @@ export class SidecarProxy {
     };
   }
 
+  /** Gateway mode: the bound Gateway server listeners (empty for a sidecar). */
+  gatewayPorts(): GatewayPortInfo[] {
+    return this.gateway?.ports() ?? [];
+  }
+
   /** Applies a snapshot; throws (so the source NACKs) and keeps the last good one when unusable. */
   applySnapshot(snapshot: ProxySnapshot): Promise<void> {
     const run = async () => {
       try {
-        const next = buildActiveConfig(snapshot, this.active, this.env);
+        // A gateway compiles the gateway-mode route table (VirtualServices bound to its Gateways).
+        const own = this.gateway
+          ? { ...snapshot, proxy: { ...snapshot.proxy, mode: 'gateway' as const } }
+          : snapshot;
+        const next = buildActiveConfig(own, this.active, this.env);
         const prev = this.active;
         this.active = next;
+        await this.gateway?.reconcile(next);
         this.counters.snapshotsApplied++;
         await retireClusters(prev, next);
       } catch (err) {
@@ -255,6 +270,7 @@ export class SidecarProxy {
   }
 
   private async closeServers(): Promise<void> {
+    await this.gateway?.close();
     await this.protocols.close();
     this.inbound?.close();
     this.outbound?.closeAllConnections();

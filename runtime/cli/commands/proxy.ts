@@ -26,6 +26,22 @@ export function register(program: Command): void {
     .option('--stats-port <port>', '/stats/prometheus and rewritten app probes', String(PORTS.stats))
     .option('--health-port <port>', '/healthz/ready', String(PORTS.health))
     .option('--no-access-log', 'do not write the JSON access log to stdout')
+    .option(
+      '--gateway',
+      'run as a standalone ingress gateway: listen on the ports of the Gateway servers selecting this pod, no capture listeners',
+    )
+    .option(
+      '--credential-dir <dir>',
+      'gateway: TLS credentials of HTTPS servers, <dir>/<credentialName>/tls.crt and tls.key',
+    )
+    .option(
+      '--port-offset <n>',
+      'gateway: listen on Gateway port + n (e.g. 8000: port 80 on 8080, without root)',
+    )
+    .option(
+      '--port-map <list>',
+      'gateway: explicit local ports, GATEWAY_PORT=LOCAL_PORT[,...] (e.g. 80=8080,443=8443)',
+    )
     .addHelpText(
       'after',
       [
@@ -42,6 +58,7 @@ export function register(program: Command): void {
         '  tsmesh proxy --snapshot snapshot.json --cert-dir certs/ --address 127.0.0.1',
         '  tsmesh proxy --control-plane 10.0.0.2:15012 --trust-bundle root-cert.pem --token-file token --address 10.0.0.7',
         '  curl -s localhost:15000/clusters',
+        '  tsmesh proxy --gateway --control-plane 10.0.0.2:15012 --credential-dir /etc/tsmesh/credentials --port-offset 8000',
         '',
       ].join('\n'),
     )
