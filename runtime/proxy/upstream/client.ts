@@ -8,6 +8,7 @@ import { type ClientHttp2Session, constants as h2, connect as h2connect } from '
 import type { Socket } from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
+import { poolRequest } from './undici-pool.js';
 
 /**
  * Cancels one upstream request. An EventEmitter with `aborted` is enough for undici and costs
@@ -56,7 +57,7 @@ export class Http1Client implements UpstreamClient {
   constructor(private readonly pool: Pool) {}
 
   request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    return this.pool.request({
+    return poolRequest(this.pool, {
       method: req.method as Dispatcher.HttpMethod,
       path: req.path,
       headers: req.headers,

@@ -5,7 +5,6 @@
  * Endpoint state (pools, outlier counters) survives snapshot updates when the endpoint stays.
  */
 import type { SecureContext } from 'node:tls';
-import { Pool } from 'undici';
 import { MESH_ALPN } from '../../../lib/constants.js';
 import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
 import { formatMeshSni } from '../tls/sni.js';
@@ -13,6 +12,7 @@ import { type Balancer, createBalancer } from './balancer.js';
 import { H2Client, Http1Client, type UpstreamClient } from './client.js';
 import { createConnector } from './connector.js';
 import { newOutlierState, OutlierDetector, type OutlierState } from './outlier.js';
+import { Pool } from './undici-pool.js';
 
 export const UNLIMITED = 4294967295;
 
