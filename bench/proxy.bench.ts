@@ -334,7 +334,8 @@ async function profile(): Promise<string> {
     WORK_DIR: work,
     CERT_DIR: join(BENCH_TMP, 'certs'),
     BENCH_DIR: YARDSTICK,
-    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}`,
+    // Node refuses --cpu-prof in NODE_OPTIONS; the path scripts pass TSMESH_NODE_FLAGS to node.
+    TSMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}`,
   };
   const cmd = `${pin ? 'taskset -c 1 ' : ''}bash ${JSON.stringify(join(PATHS_DIR, 'tsmesh-pair-mtls.sh'))}`;
   const proxies = spawn('bash', ['-c', cmd], { detached: true, stdio: 'ignore', env: pathEnv });
