@@ -212,7 +212,7 @@ export function injectSidecar(deployment: Json, settings: InjectionSettings): Js
     pod.containers = appContainers;
   } else {
     if (options.holdApplicationUntilProxyStarts ?? true) {
-      proxy.lifecycle = { postStart: { exec: { command: ['tsmesh', 'wait-ready', '--timeout', '60s'] } } };
+      proxy.lifecycle = { postStart: { exec: { command: ['tsmesh', 'wait-ready', '--timeout', '60'] } } };
     }
     pod.initContainers = [init, ...(pod.initContainers ?? [])];
     pod.containers = [proxy, ...appContainers];

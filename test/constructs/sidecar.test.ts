@@ -47,7 +47,7 @@ describe('Sidecar', () => {
       },
       resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '1024Mi' } },
       readinessProbe: { httpGet: { path: '/healthz/ready', port: 15021, scheme: 'HTTP' } },
-      lifecycle: { postStart: { exec: { command: ['tsmesh', 'wait-ready', '--timeout', '60s'] } } },
+      lifecycle: { postStart: { exec: { command: ['tsmesh', 'wait-ready', '--timeout', '60'] } } },
     });
     const env = Object.fromEntries(proxy.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
     expect(env).toMatchObject({
