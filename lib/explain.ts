@@ -126,11 +126,14 @@ export function explain(
   const target = normalizeRequestTarget(url, { mode: normalization });
   if ('error' in target) throw new Error(`invalid URL '${request.url}': ${target.error}`);
   const scheme = target.scheme ?? 'http';
-  const authority = target.authority ?? '';
-  const { host, port: authorityPort } = parseAuthority(authority);
-  const port = authorityPort ?? (scheme === 'https' ? 443 : 80);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(request.headers ?? {})) headers[k.toLowerCase()] = v;
+  // The URL says where the connection goes (its port); a Host header, as with curl -H, names
+  // the authority the sidecar routes by.
+  const urlPort = parseAuthority(target.authority ?? '').port;
+  const port = urlPort ?? (scheme === 'https' ? 443 : 80);
+  const authority = headers.host ?? target.authority ?? '';
+  const { host } = parseAuthority(authority);
   const method = (request.method ?? 'GET').toUpperCase();
 
   const table = compileRoutes(

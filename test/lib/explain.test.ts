@@ -383,3 +383,15 @@ spec:
     expect(v.summary).toMatch(/^connection closed/);
   });
 });
+
+describe('explain with a Host header', () => {
+  it('routes by the Host header on the URL port, as curl -H does', () => {
+    const r = explain(input, {
+      from: 'default/productpage-v1',
+      url: 'http://10.0.0.1:9080/',
+      headers: { Host: 'reviews' },
+    });
+    expect(r.request).toMatchObject({ authority: 'reviews', host: 'reviews', port: 9080 });
+    expect(r.route.service?.host).toBe('reviews.default.svc.cluster.local');
+  });
+});
