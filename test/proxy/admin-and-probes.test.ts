@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateBundle } from '../../runtime/proxy/sources.js';
 import { type EchoServer, startEcho } from './helpers/echo.js';
-import { type PeerPorts, type Sidecar, send, startSidecar } from './helpers/mesh.js';
+import { type PeerPorts, type Sidecar, send, startSidecar, waitFor } from './helpers/mesh.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
 import { pod, service, spiffe } from './helpers/snapshot.js';
 
@@ -168,8 +169,21 @@ describe('admin API, app probes, certificate rotation and drain behaviour of the
     expect(JSON.parse((await admin('/certs')).body).certificate.serial).toBe(next.serial);
   });
 
-  it('drains on POST /drain: unready, inbound answers carry Connection: close', async () => {
+  it('drains on POST /drain: unready, idle keep-alive connections closed, answers carry Connection: close', async () => {
+    // An idle keep-alive connection from before the drain.
+    const idle = connect({ host: '127.0.0.1', port: sidecar.ports.inbound });
+    let idleClosed = false;
+    idle.on('close', () => {
+      idleClosed = true;
+    });
+    idle.on('error', () => undefined);
+    await new Promise<void>((resolve) => {
+      idle.once('data', () => resolve());
+      idle.write('GET /before HTTP/1.1\r\nHost: web:80\r\n\r\n');
+    });
+    expect(idleClosed).toBe(false);
     expect((await admin('/drain', 'POST')).status).toBe(200);
+    await waitFor(() => idleClosed);
     expect((await send(sidecar.ports.health, '/healthz/ready', { host: 'x' })).status).toBe(503);
     const res = await meshGet(sidecar.ports.inbound, clientCert, sni());
     expect(res.raw).toMatch(/^HTTP\/1\.1 200/);

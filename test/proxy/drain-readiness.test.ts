@@ -112,30 +112,42 @@ describe('drain', () => {
   });
 
   it('finishes 100 slow in-flight requests with 200 while the app’s outbound calls keep working', async () => {
-    // Open the mTLS connections first, so the slow requests are all in flight quickly.
-    await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        send(client.ports.outbound, `/warm?i=${i}`, { host: 'reviews:9080' }),
-      ),
-    );
     const inflight = Array.from({ length: 100 }, (_, i) =>
-      send(client.ports.outbound, `/slow/2000?i=${i}`, { host: 'reviews:9080', timeoutMs: 20_000 }),
+      send(client.ports.outbound, `/hold?i=${i}`, { host: 'reviews:9080', timeoutMs: 30_000 }),
     );
-    await waitFor(() => reviewsApp.inFlight() === 100, 15_000);
-    const shutdown = server.proxy.shutdown(4);
+    await waitFor(() => reviewsApp.inFlight() === 100, 25_000);
+    const shutdown = server.proxy.shutdown(20);
     expect(server.proxy.isReady()).toBe(false);
     expect(await healthStatus(server.ports.health)).toBe(503);
     // The draining sidecar still carries its app's outbound calls.
     const outbound = await send(server.ports.outbound, '/from-reviews', { host: 'ratings:9080' });
     expect(outbound.status).toBe(200);
+    reviewsApp.release();
     const results = await Promise.all(inflight);
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(statuses.length).toBe(100);
     const late = await send(server.ports.outbound, '/still', { host: 'ratings:9080' });
     expect(late.status).toBe(200);
+    expect(server.proxy.status).toBe('draining');
+    // The app exits: the runner (or POST /quitquitquit) stops the proxy before the drain time.
+    await server.proxy.stop();
     await shutdown;
     expect(server.proxy.status).toBe('stopped');
     await expect(send(server.ports.outbound, '/gone', { host: 'ratings:9080' })).rejects.toThrow();
-  }, 40_000);
+  }, 60_000);
+
+  it('stops by itself when the drain time is over', async () => {
+    const s = await startSidecar({
+      pod: pod({ name: 'x-0', app: 'x', ports: [8080] }),
+      objects: [service('x', [{ port: 80, targetPort: 8080 }])],
+      workloads: [pod({ name: 'x-0', app: 'x', ports: [8080] })],
+      peers,
+      cert: pki.leaf({ uris: [spiffe('default', 'x')] }),
+    });
+    const started = Date.now();
+    await s.proxy.shutdown(0.3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(s.proxy.status).toBe('stopped');
+  });
 });

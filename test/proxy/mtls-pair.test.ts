@@ -104,6 +104,16 @@ describe('a request through a client sidecar and a server sidecar over mTLS', ()
     await waitFor(() => app.aborted.includes('/slow/5000'));
   });
 
+  it('reuses pooled mTLS connections: no handshake per request', async () => {
+    const counters = () =>
+      (server.proxy as unknown as { counters: { inboundMtlsConnections: number } }).counters;
+    const before = counters().inboundMtlsConnections;
+    for (let i = 0; i < 20; i++) {
+      expect((await send(client.ports.outbound, `/seq${i}`, { host: 'reviews:9080' })).status).toBe(200);
+    }
+    expect(counters().inboundMtlsConnections - before).toBeLessThanOrEqual(1);
+  });
+
   it('is ready with a certificate and a snapshot', () => {
     expect(client.proxy.isReady()).toBe(true);
     expect(server.proxy.isReady()).toBe(true);

@@ -86,7 +86,17 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
       requestTimeout: 0,
       keepAliveTimeout: ctx.options.downstreamIdleTimeoutMs,
     },
-    (req, res) => handleRequest(ctx, deps, decoder, info.get(req.socket) ?? { mtls: false }, req, res),
+    (req, res) => {
+      // Requests in flight per connection, so a drain can close the idle ones.
+      const state = busy.get(req.socket);
+      if (state) {
+        state.active++;
+        res.once('close', () => {
+          state.active--;
+        });
+      }
+      handleRequest(ctx, deps, decoder, info.get(req.socket) ?? { mtls: false }, req, res);
+    },
   );
   http.maxHeadersCount = ctx.options.maxHeadersCount + 1;
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
@@ -95,8 +105,13 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
     else socket.destroy();
   });
 
+  // The HTTP server never listens itself, so Node does not track its connections
+  // (closeIdleConnections would do nothing): track them here.
+  const busy = new Map<Socket, { active: number }>();
   const handOver = (socket: Socket, conn: ConnectionInfo) => {
     info.set(socket, conn);
+    busy.set(socket, { active: 0 });
+    socket.once('close', () => busy.delete(socket));
     http.emit('connection', socket);
   };
 
@@ -207,10 +222,10 @@ export function createInboundListener(ctx: ProxyContext, deps: InboundDeps): Inb
     server,
     http,
     drain() {
-      http.closeIdleConnections();
+      for (const [socket, state] of busy) if (state.active === 0) socket.destroy();
     },
     close() {
-      http.closeAllConnections();
+      for (const socket of busy.keys()) socket.destroy();
       for (const s of sockets) s.destroy();
     },
   };

@@ -6,6 +6,7 @@
  *   /slow/<ms>            answer after <ms> milliseconds (aborts are logged)
  *   /reset-mid-body       send headers and part of the body, then destroy the socket
  *   /reset-before-headers destroy the socket without answering
+ *   /hold...              answer only once `release()` is called
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +30,8 @@ export interface EchoServer {
   aborted: string[];
   /** Requests in flight. */
   inFlight: () => number;
+  /** Answers every /hold request received so far (and later ones at once). */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +48,8 @@ export async function startEcho(
   const received: Received[] = [];
   const aborted: string[] = [];
   let inFlight = 0;
+  let released = false;
+  const held: (() => void)[] = [];
   const server = createServer((req, res) => {
     inFlight++;
     let done = false;
@@ -82,6 +87,9 @@ export async function startEcho(
       } else if (url.startsWith('/reset-mid-body')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100000' });
         res.write('x'.repeat(1000), () => setTimeout(() => req.socket.destroy(), 20));
+      } else if (url.startsWith('/hold')) {
+        if (released) send(200);
+        else held.push(() => send(200));
       } else if (url.startsWith('/reset-before-headers')) {
         req.socket.destroy();
       } else send(200);
@@ -96,6 +104,10 @@ export async function startEcho(
     received,
     aborted,
     inFlight: () => inFlight,
+    release: () => {
+      released = true;
+      for (const f of held.splice(0)) f();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
