@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from './helpers/echo.js';
 import { type Sidecar, send, startSidecar, waitFor } from './helpers/mesh.js';
@@ -45,6 +46,7 @@ describe('upstream failures, retries, timeouts and pool limits', () => {
       service('slow', [{ port: 9080, targetPort: slow.port }]),
       service('pool', [{ port: 9080, targetPort: slow.port }]),
       service('pertry', [{ port: 9080, targetPort: slow.port }]),
+      service('empty', [{ port: 9080, targetPort: 9080 }]),
       istio('VirtualService', 'slow', {
         hosts: ['slow'],
         http: [{ route: [{ destination: { host: 'slow' } }], timeout: '300ms' }],
@@ -166,6 +168,30 @@ describe('upstream failures, retries, timeouts and pool limits', () => {
     await waitFor(() => slow.received.filter((r) => r.url === '/slow/1000').length - before === 3);
     await waitFor(() => lastRecord('/slow/1000') !== undefined);
     expect(lastRecord('/slow/1000')!.responseFlags).toBe('UT,URX');
+  });
+
+  it('answers 503 UH when the service has no endpoint', async () => {
+    const res = await send(sidecar.ports.outbound, '/nobody', { host: 'empty:9080' });
+    expect(res.status).toBe(503);
+    expect(res.body).toBe('no healthy upstream');
+    await waitFor(() => lastRecord('/nobody') !== undefined);
+    expect(lastRecord('/nobody')!.responseFlags).toBe('UH');
+  });
+
+  it('flags DC when the client goes away first', async () => {
+    const req = request({
+      host: '127.0.0.1',
+      port: sidecar.ports.outbound,
+      path: '/slow/4000?dc',
+      headers: { host: 'good:9080' },
+    });
+    req.on('error', () => undefined);
+    req.end();
+    await waitFor(() => good.inFlight() > 0);
+    req.destroy();
+    await waitFor(() => lastRecord('/slow/4000?dc') !== undefined);
+    expect(lastRecord('/slow/4000?dc')!.responseFlags).toBe('DC');
+    await waitFor(() => good.aborted.includes('/slow/4000?dc'));
   });
 
   it('lets the local app override the route timeout with x-envoy-upstream-rq-timeout-ms', async () => {
