@@ -23,6 +23,9 @@ export const TRACE_HEADERS: readonly string[] = Object.freeze([
   'b3',
 ]);
 
+/** TRACE_HEADERS as a set, for dropping them in the same pass that filters the other headers. */
+export const TRACE_HEADER_NAMES: ReadonlySet<string> = new Set(TRACE_HEADERS);
+
 /** A finished or in-flight span, shaped to map one to one onto a Zipkin v2 span. */
 export interface SpanRecord {
   /** 32 hex digits (W3C) or 16/32 as received in B3. */

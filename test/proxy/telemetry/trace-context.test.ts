@@ -4,6 +4,8 @@ import {
   parseTraceContext,
   type SpanRecord,
   serviceFacts,
+  TRACE_HEADER_NAMES,
+  TRACE_HEADERS,
   Tracer,
   UNKNOWN_WORKLOAD,
 } from '../../../runtime/proxy/telemetry/index.js';
@@ -145,6 +147,12 @@ describe('trace context', () => {
       name: 'ratings.default.svc.cluster.local:/ratings/1',
       tags: { 'http.status_code': '200', 'guid:x-request-id': 'rid-1', response_flags: '-' },
     });
+  });
+
+  it('lists every header it reads and writes as a trace header', () => {
+    const { headersForUpstream } = new Tracer().startSpan({ b3: `${TRACE}-${SPAN}-1`, tracestate: 'a=b' });
+    for (const name of Object.keys(headersForUpstream)) expect(TRACE_HEADER_NAMES.has(name)).toBe(true);
+    expect([...TRACE_HEADER_NAMES].sort()).toEqual([...TRACE_HEADERS].sort());
   });
 
   it('rejects a sampling percentage outside 0..100', () => {
