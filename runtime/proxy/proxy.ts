@@ -124,11 +124,13 @@ export class SidecarProxy {
     );
     outbound.maxHeadersCount = o.maxHeadersCount + 1;
     outbound.on('clientError', (err: NodeJS.ErrnoException, socket) => rejectMalformed(err, socket));
+    outbound.on('upgrade', (req, socket, head) => this.protocols.upgradeOutbound(req, socket, head));
     this.outbound = outbound;
     this.inbound = createInboundListener(this.ctx, {
       appCluster: (port) => this.appCluster(port),
       meshConnection: (alpn, socket, conn) => this.protocols.meshConnection(alpn, socket, conn),
       plaintextConnection: (socket, first) => this.protocols.plaintextConnection(socket, first),
+      upgrade: (req, socket, head, conn) => this.protocols.upgradeInbound(req, socket, head, conn),
     });
     this.outboundFront = this.protocols.outboundFront(outbound);
     const ready = () => this.isReady();

@@ -19,6 +19,7 @@ import type { ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward } from '../forward.js';
 import { filterRequestHeaders, removeHeader, setHeader } from '../hygiene.js';
+import { mirrorRequest } from '../mirror.js';
 import {
   encodePeerMetadata,
   type HttpRequestRecord,
@@ -211,13 +212,17 @@ async function handleDecision(
     timeoutMs = Number(override) === 0 ? null : Number(override);
   let body: Awaited<ReturnType<typeof readBody>>;
   try {
-    body = await readBody(req, decision.retries.attempts > 0 ? ctx.options.retryBufferBytes : 0, (n) => {
+    // Buffered when something may send it again: a retry, or a mirror copy (mirror.ts).
+    const replay = decision.retries.attempts > 0 || decision.mirrors.length > 0;
+    body = await readBody(req, replay ? ctx.options.retryBufferBytes : 0, (n) => {
       ex.requestBytes += n;
     });
   } catch {
     ex.flag('DC');
     return;
   }
+  if (decision.mirrors.length > 0)
+    mirrorRequest(cfg, decision.mirrors, { method: ex.method, path: target, headers, body }, random);
   const hash = hashKeyFor(cluster.cluster.loadBalancer, {
     headers: firstValues(req),
     sourceAddress: req.socket.remoteAddress,
