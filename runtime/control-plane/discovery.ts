@@ -21,6 +21,7 @@ export interface DiscoveryOptions {
   sessions: Set<DiscoverySession>;
   metrics: ControlPlaneMetrics;
   debounceMs: number;
+  debounceMaxMs: number;
   settleMs: number;
   trustDomain: () => string;
   issue: (session: DiscoverySession, csr: CsrMessage) => Promise<IssuedForWorkload>;
@@ -54,6 +55,8 @@ export class Discovery implements SessionHandler {
   /** Versions keep increasing across restarts: microseconds since the epoch at start, plus one per push. */
   private versionCounter = Date.now() * 1000;
   private builder?: SnapshotBuilder;
+  private readonly jsonCache = new WeakMap<object, string>();
+  private lastChangeAt = 0;
   private waiters = new Set<Waiter>();
 
   constructor(private readonly o: DiscoveryOptions) {
@@ -217,6 +220,7 @@ export class Discovery implements SessionHandler {
     session.ackedHash = session.sentHash;
     session.nackError = undefined;
     this.o.metrics.pushLatency.observe((Date.now() - session.sentChangeAt) / 1000);
+    this.pushIfPending(session);
     this.checkWaiters();
   }
 
@@ -226,6 +230,7 @@ export class Discovery implements SessionHandler {
     session.nackedVersion = version;
     this.o.metrics.nacks++;
     this.o.log('warn', `${podOf(session)} refused snapshot ${version}: ${error}`);
+    this.pushIfPending(session);
     this.checkWaiters();
   }
 
@@ -241,12 +246,16 @@ export class Discovery implements SessionHandler {
   changed(): void {
     this.generation++;
     this.builder = undefined;
-    if (this.pendingChangeAt === 0) this.pendingChangeAt = Date.now();
-    if (this.timer) return;
+    const now = Date.now();
+    if (this.pendingChangeAt === 0) this.pendingChangeAt = now;
+    this.lastChangeAt = this.pendingChangeAt;
+    // Push once changes pause for debounceMs, but never later than debounceMaxMs after the first.
+    clearTimeout(this.timer);
+    const wait = Math.min(this.o.debounceMs, Math.max(0, this.pendingChangeAt + this.o.debounceMaxMs - now));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.pushAll();
-    }, this.o.debounceMs);
+    }, wait);
   }
 
   private extendSettle(): void {
@@ -260,7 +269,7 @@ export class Discovery implements SessionHandler {
     const generation = this.generation;
     const changeAt = this.pendingChangeAt || Date.now();
     this.pendingChangeAt = 0;
-    this.builder ??= new SnapshotBuilder(this.o.config.objects, this.o.registry.list(), this.o.trustDomain());
+    const builder = this.currentBuilder();
     const settling = this.settling;
     const createdAt = new Date().toISOString();
     for (const session of this.o.sessions) {
@@ -268,12 +277,27 @@ export class Discovery implements SessionHandler {
       // After a restart, proxies that hold a snapshot wait until registrations settle, so no
       // push removes endpoints whose sidecars have not reconnected yet.
       if (settling && session.resumed && session.sentVersion === undefined) continue;
-      this.pushTo(session, this.builder, generation, changeAt, createdAt);
+      this.pushTo(session, builder, generation, changeAt, createdAt);
     }
     this.pushedGeneration = generation;
     this.checkWaiters();
   }
 
+  private currentBuilder(): SnapshotBuilder {
+    this.builder ??= new SnapshotBuilder(
+      this.o.config.objects,
+      this.o.registry.list(),
+      this.o.trustDomain(),
+      this.jsonCache,
+    );
+    return this.builder;
+  }
+
+  /**
+   * Sends a proxy its snapshot when its content changed. One snapshot is in flight per proxy: while
+   * the last one is unanswered the proxy is marked and gets the newest content once it answers,
+   * so a burst of changes costs a slow proxy one snapshot, not one per change.
+   */
   private pushTo(
     session: DiscoverySession,
     builder: SnapshotBuilder,
@@ -281,6 +305,11 @@ export class Discovery implements SessionHandler {
     changeAt: number,
     createdAt: string,
   ): void {
+    if (session.sentVersion !== undefined && session.state === 'STALE') {
+      session.pushPending = true;
+      return;
+    }
+    session.pushPending = false;
     const built = builder.build(session.proxy!);
     const contentKey = `${built.content.contentHash}|${built.proxyJson}`;
     if (contentKey === session.sentContentKey) return;
@@ -303,6 +332,17 @@ export class Discovery implements SessionHandler {
       session.nackedVersion = version;
       this.o.log('error', `cannot send snapshot to ${podOf(session)}: ${(err as Error).message}`);
     }
+  }
+
+  private pushIfPending(session: DiscoverySession): void {
+    if (!session.pushPending || session.closed || !session.proxy) return;
+    this.pushTo(
+      session,
+      this.currentBuilder(),
+      this.generation,
+      this.lastChangeAt || Date.now(),
+      new Date().toISOString(),
+    );
   }
 
   /** Resolves once every proxy whose snapshot a change at `generation` altered answered it. */
@@ -328,7 +368,12 @@ export class Discovery implements SessionHandler {
       return result;
     }
     for (const s of this.o.sessions) {
-      if (!s.proxy || s.closed || s.sentGeneration < generation) continue;
+      if (!s.proxy || s.closed) continue;
+      if (s.pushPending) {
+        result.pending.push(podOf(s));
+        continue;
+      }
+      if (s.sentGeneration < generation) continue;
       const state = s.state;
       if (state === 'SYNCED') result.acked.push(podOf(s));
       else if (state === 'NACKED')

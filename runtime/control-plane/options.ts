@@ -32,8 +32,10 @@ export interface ControlPlaneOptions {
   adminServiceAccounts?: string[];
   /** Checks projected service-account tokens (Kubernetes mode). */
   tokenReviewer?: TokenReviewer;
-  /** @default 100 */
+  /** Push once changes pause this long. @default 100 */
   debounceMs?: number;
+  /** ...but at most this long after the first change of a burst. @default 1000 */
+  debounceMaxMs?: number;
   /** How long a disconnected sidecar's endpoints stay. @default 30000 */
   graceMs?: number;
   /** How long restored registry entries wait for their sidecars after a restart. @default 60000 */
@@ -65,6 +67,7 @@ export function withDefaults(o: ControlPlaneOptions) {
     namespace: DEFAULT_ROOT_NAMESPACE,
     adminServiceAccounts: [] as string[],
     debounceMs: 100,
+    debounceMaxMs: 1000,
     graceMs: 30_000,
     warmupMs: 60_000,
     settleMs: 2000,

@@ -131,6 +131,7 @@ export class ControlPlane implements AdminBackend {
       sessions: this.sessions,
       metrics: this.metrics,
       debounceMs: o.debounceMs,
+      debounceMaxMs: o.debounceMaxMs,
       settleMs: o.settleMs,
       trustDomain: () => this.trustDomain,
       issue: (session, csr) => this.issueForSession(session, csr),

@@ -35,6 +35,8 @@ export class DiscoverySession {
   sentChangeAt = 0;
   /** What the sent snapshot's content was built from (scope content + proxy identity). */
   sentContentKey?: string;
+  /** Content changed while a snapshot was unanswered; send the newest on the answer. */
+  pushPending = false;
   ackedVersion?: number;
   ackedHash?: string;
   nackError?: string;

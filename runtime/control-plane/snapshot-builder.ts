@@ -4,6 +4,7 @@
  * `exportTo`, narrowed to its Sidecar's egress hosts when one applies, plus the policies that
  * can select it. Proxies with the same scope share one serialization of objects and workloads;
  * only the proxy identity differs, so a push to many proxies costs little more than one.
+ * Deployments and ServiceAccounts stay out: a proxy learns endpoints from registered workloads.
  */
 import { createHash } from 'node:crypto';
 import type { MeshObject, Service, Sidecar } from '../../lib/api/types.js';
@@ -79,6 +80,8 @@ export class SnapshotBuilder {
     private readonly objects: readonly MeshObject[],
     private readonly workloads: readonly WorkloadInstance[],
     trustDomainOverride?: string,
+    /** Serializations of config objects and workload instances, kept while they are unchanged. */
+    private readonly jsonCache: WeakMap<object, string> = new WeakMap(),
   ) {
     this.facts = meshFacts(objects, trustDomainOverride);
     this.sidecars = objects
@@ -92,7 +95,7 @@ export class SnapshotBuilder {
 
   build(proxy: ProxyIdentity): BuiltSnapshot {
     const sidecar = proxy.mode === 'gateway' ? undefined : this.sidecarFor(proxy);
-    const scopeKey = `${proxy.mode ?? 'sidecar'}|${proxy.namespace}|${proxy.workload}|${sidecar ? `${nsOf(sidecar)}/${sidecar.metadata.name}` : ''}`;
+    const scopeKey = `${proxy.mode ?? 'sidecar'}|${proxy.namespace}|${sidecar ? `${nsOf(sidecar)}/${sidecar.metadata.name}` : ''}`;
     let content = this.scopes.get(scopeKey);
     if (!content) {
       content = this.compileScope(scopeKey, proxy, sidecar);
@@ -113,6 +116,19 @@ export class SnapshotBuilder {
       `"proxy":${built.proxyJson},"objects":${built.content.objectsJson},` +
       `"workloads":${built.content.workloadsJson},"createdAt":"${createdAt}"}`
     );
+  }
+
+  /** Canonical JSON of a list, reusing each element's serialization across generations. */
+  private listJson(items: readonly object[]): string {
+    const parts = items.map((item) => {
+      let json = this.jsonCache.get(item);
+      if (json === undefined) {
+        json = canonicalJson(item);
+        this.jsonCache.set(item, json);
+      }
+      return json;
+    });
+    return `[${parts.join(',')}]`;
   }
 
   private sidecarFor(proxy: ProxyIdentity): Sidecar | undefined {
@@ -153,8 +169,6 @@ export class SnapshotBuilder {
           if (objNs === ns || roots.includes(objNs)) visible.push(obj);
           break;
         case 'Deployment':
-          if (objNs === ns && obj.metadata.name === proxy.workload) visible.push(obj);
-          break;
         case 'ServiceAccount':
           break;
         case 'Service': {
@@ -191,14 +205,12 @@ export class SnapshotBuilder {
     }
     const workloads = this.workloads.filter(
       (w) =>
-        (w.namespace === ns && w.workload === proxy.workload) ||
         services.some(
           (s) => nsOf(s) === w.namespace && s.spec?.selector && labelsMatch(s.spec.selector, w.labels),
-        ) ||
-        entrySelectors.some((e) => e.ns === w.namespace && labelsMatch(e.labels, w.labels)),
+        ) || entrySelectors.some((e) => e.ns === w.namespace && labelsMatch(e.labels, w.labels)),
     );
-    const objectsJson = canonicalJson(visible);
-    const workloadsJson = canonicalJson(workloads);
+    const objectsJson = this.listJson(visible);
+    const workloadsJson = this.listJson(workloads);
     const contentHash = createHash('sha256')
       .update(objectsJson)
       .update('\n')

@@ -1,0 +1,328 @@
+/**
+ * Control-plane benchmark: 1000 simulated sidecars (each its own TLS connection, decoding and
+ * hashing every snapshot before it ACKs) on a mesh of 100 services in 10 namespaces.
+ *
+ * Measures certificate issuance (rate and CSR→certificate latency), then changes one
+ * VirtualService weight through the admin API and measures the time from the change to each
+ * sidecar's ACK (p50/p99), bytes per push, and the control plane's RSS. Two meshes: without
+ * Sidecar resources (every proxy sees every service) and with a Sidecar per namespace
+ * (egress `./*`), Istio's advice for large meshes.
+ *
+ * Needs the compiled control plane: `npm run build` first. Run: `npm run bench control-plane`.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCsr, generateRsaKeyPair } from '../lib/pki/index.js';
+import { adminRequest } from '../runtime/control-plane/admin-client.js';
+import type { SimulatedSidecar } from './control-plane/sidecars.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const NAMESPACES = 10;
+const SERVICES_PER_NAMESPACE = 10;
+const PODS_PER_SERVICE = Number(process.env.BENCH_PODS_PER_SERVICE ?? 10);
+const progress = (what: string): void => {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${what}\n`);
+};
+const WORKERS = 2;
+const CHANGES = 5;
+
+function meshYaml(scoped: boolean): string {
+  const docs: string[] = [];
+  for (let n = 0; n < NAMESPACES; n++) {
+    const ns = `ns-${n}`;
+    docs.push(`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns} }\n`);
+    if (scoped) {
+      docs.push(
+        `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: ${ns} }\nspec:\n  egress:\n    - hosts: ["./*", "tsmesh-system/*"]\n`,
+      );
+    }
+    for (let s = 0; s < SERVICES_PER_NAMESPACE; s++) {
+      const name = `svc-${s}`;
+      docs.push(`apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: ${name}, namespace: ${ns} }\n`);
+      for (const version of ['v1', 'v2']) {
+        docs.push(`apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}-${version}, namespace: ${ns} }
+spec:
+  selector: { matchLabels: { app: ${name}, version: ${version} } }
+  template:
+    metadata: { labels: { app: ${name}, version: ${version} } }
+    spec:
+      serviceAccountName: ${name}
+      containers: [{ name: app, image: example/${name}:${version}, ports: [{ containerPort: 9080 }] }]
+`);
+      }
+      docs.push(`apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  selector: { app: ${name} }
+  ports: [{ name: http, port: 9080, targetPort: 9080 }]
+`);
+      docs.push(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  host: ${name}
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+`);
+      docs.push(virtualService(ns, name, 50));
+    }
+  }
+  return docs.join('---\n');
+}
+
+function virtualService(ns: string, name: string, weight: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  hosts: [${name}]
+  http:
+    - route:
+        - { destination: { host: ${name}, subset: v1 }, weight: ${weight} }
+        - { destination: { host: ${name}, subset: v2 }, weight: ${100 - weight} }
+`;
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function rssMb(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
+  return Number(m?.[1] ?? Number.NaN);
+}
+
+function send<T>(worker: ChildProcess, message: unknown, expect: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: any): void => {
+      if (m.type === 'error') {
+        worker.off('message', onMessage);
+        reject(new Error(m.message));
+      } else if (m.type === expect) {
+        worker.off('message', onMessage);
+        resolve(m as T);
+      }
+    };
+    worker.on('message', onMessage);
+    worker.send(message as object);
+  });
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function scenario(scoped: boolean) {
+  const dir = await mkdtemp(join(tmpdir(), 'tsmesh-cp-bench-'));
+  const configDir = join(dir, 'config');
+  const stateDir = join(dir, 'state');
+  await mkdir(configDir);
+  await writeFile(join(configDir, 'mesh.yaml'), meshYaml(scoped));
+  const [port, monitoring] = [await freePort(), await freePort()];
+  const cp = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'build/runtime/cli/main.js'),
+      'control-plane',
+      '--config',
+      configDir,
+      '--state-dir',
+      stateDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--monitoring',
+      `127.0.0.1:${monitoring}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    cp.stderr!.on('data', (c: Buffer) => {
+      log += c;
+      if (log.includes('ready:')) resolve();
+    });
+    cp.once('exit', (code) => reject(new Error(`control plane exited ${code}: ${log}`)));
+  });
+  const workers: ChildProcess[] = [];
+  progress(`control plane ready (${scoped ? 'scoped' : 'unscoped'})`);
+  try {
+    const socket = join(stateDir, 'control-plane.sock');
+    const trustBundle = [await readFile(join(stateDir, 'ca', 'trust-bundle.pem'), 'utf8')];
+    const sidecars: SimulatedSidecar[] = [];
+    let i = 0;
+    for (let n = 0; n < NAMESPACES; n++) {
+      for (let s = 0; s < SERVICES_PER_NAMESPACE; s++) {
+        const ns = `ns-${n}`;
+        const sa = `svc-${s}`;
+        const { body } = await adminRequest<{ token: string }>(socket, 'POST', '/v1/tokens', {
+          namespace: ns,
+          serviceAccount: sa,
+        });
+        for (let p = 0; p < PODS_PER_SERVICE; p++, i++) {
+          const version = p % 2 === 0 ? 'v1' : 'v2';
+          sidecars.push({
+            namespace: ns,
+            serviceAccount: sa,
+            workload: `${sa}-${version}`,
+            pod: `${sa}-${version}-${p}`,
+            labels: { app: sa, version },
+            address: `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+            token: body.token,
+          });
+        }
+      }
+    }
+    const keys = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const k = await generateRsaKeyPair();
+        return { privateKeyPem: k.privateKeyPem, csrPem: await createCsr(k) };
+      }),
+    );
+    for (let w = 0; w < WORKERS; w++) {
+      workers.push(
+        fork(join(import.meta.dirname, 'control-plane', 'sidecars.ts'), [], {
+          execArgv: ['--import', 'tsx'],
+        }),
+      );
+    }
+    const share = Math.ceil(sidecars.length / WORKERS);
+    const issued = await Promise.all(
+      workers.map((w, k) =>
+        send<{ latencies: number[]; elapsedMs: number }>(
+          w,
+          {
+            cmd: 'start',
+            port,
+            trustBundle,
+            sidecars: sidecars.slice(k * share, (k + 1) * share),
+            keys,
+            concurrency: 25,
+          },
+          'issued',
+        ),
+      ),
+    );
+    progress(`certificates issued`);
+    const issueLatencies = issued.flatMap((r) => r.latencies);
+    const issueElapsed = Math.max(...issued.map((r) => r.elapsedMs));
+    await Promise.all(workers.map((w) => send(w, { cmd: 'connect' }, 'connected')));
+    progress('all sidecars registered');
+    // Wait until every sidecar holds a snapshot and every one is SYNCED.
+    for (;;) {
+      const status = (await adminRequest<{ counts: { synced: number } }>(socket, 'GET', '/v1/status')).body;
+      if (status.counts.synced === sidecars.length) break;
+      progress(`synced ${status.counts.synced}/${sidecars.length}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = await rssMb(cp.pid!);
+    const latencies: number[] = [];
+    const applyMs: number[] = [];
+    const pushedPerChange: number[] = [];
+    const bytesPerPush: number[] = [];
+    for (let c = 1; c <= CHANGES; c++) {
+      const weight = 50 + c;
+      const [bytes0, pushes0] = [
+        await metric(monitoring, 'tsmesh_snapshot_push_bytes_total'),
+        await metric(monitoring, 'tsmesh_snapshot_pushes_total'),
+      ];
+      const t0 = Date.now();
+      const answer = await adminRequest<{ acked?: string[]; error?: string }>(socket, 'POST', '/v1/apply', {
+        yaml: virtualService('ns-0', 'svc-0', weight),
+        timeoutMs: 60_000,
+      });
+      applyMs.push(Date.now() - t0);
+      progress(`change ${c} answered in ${Date.now() - t0} ms`);
+      if (answer.status !== 200)
+        throw new Error(`apply answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+      const reports = await Promise.all(
+        workers.map((w) => send<{ acks: number[] }>(w, { cmd: 'report', weight }, 'report')),
+      );
+      const acks = reports.flatMap((r) => r.acks);
+      latencies.push(...acks.map((t) => t - t0));
+      const [bytes1, pushes1] = [
+        await metric(monitoring, 'tsmesh_snapshot_push_bytes_total'),
+        await metric(monitoring, 'tsmesh_snapshot_pushes_total'),
+      ];
+      pushedPerChange.push(pushes1 - pushes0);
+      bytesPerPush.push((bytes1 - bytes0) / Math.max(1, pushes1 - pushes0));
+      if (acks.length !== answer.body.acked?.length) {
+        throw new Error(
+          `workers saw ${acks.length} ACKs, the control plane reported ${answer.body.acked?.length}`,
+        );
+      }
+    }
+    const after = await rssMb(cp.pid!);
+    const pushLatency = await metric(monitoring, 'tsmesh_push_latency_seconds_count');
+    return {
+      mesh: scoped ? 'Sidecar per namespace (egress ./*)' : 'no Sidecar (every proxy sees all 100 services)',
+      sidecars: sidecars.length,
+      certificates: {
+        perSecond: Math.round((issueLatencies.length / issueElapsed) * 1000),
+        p50Ms: +percentile(issueLatencies, 50).toFixed(1),
+        p99Ms: +percentile(issueLatencies, 99).toFixed(1),
+      },
+      convergence: {
+        proxiesPerChange: Math.round(pushedPerChange.reduce((a, b) => a + b, 0) / CHANGES),
+        p50Ms: percentile(latencies, 50),
+        p99Ms: percentile(latencies, 99),
+        maxMs: Math.max(...latencies),
+        applyAnswerMs: { p50: percentile(applyMs, 50), max: Math.max(...applyMs) },
+      },
+      bytesPerSnapshot: Math.round(bytesPerPush.reduce((a, b) => a + b, 0) / CHANGES),
+      bytesPerChange: Math.round(
+        (bytesPerPush.reduce((a, b) => a + b, 0) / CHANGES) *
+          (pushedPerChange.reduce((a, b) => a + b, 0) / CHANGES),
+      ),
+      controlPlaneRssMb: {
+        idle: Math.round(idle.rss),
+        afterChanges: Math.round(after.rss),
+        peak: Math.round(after.peak),
+      },
+      pushLatencyObservations: pushLatency,
+    };
+  } finally {
+    for (const w of workers) w.kill('SIGKILL');
+    cp.kill('SIGTERM');
+    await new Promise((r) => cp.once('exit', r));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (!existsSync(join(ROOT, 'build/runtime/cli/main.js'))) {
+  console.error('control-plane bench: run `npm run build` first (it runs the compiled control plane)');
+  process.exit(2);
+}
+const results = [];
+for (const scoped of [true, false]) {
+  const r = await scenario(scoped);
+  console.log(JSON.stringify(r, null, 2));
+  results.push(r);
+}
+await mkdir(join(import.meta.dirname, 'out'), { recursive: true });
+await writeFile(
+  join(import.meta.dirname, 'out', 'control-plane.json'),
+  `${JSON.stringify(results, null, 2)}\n`,
+);

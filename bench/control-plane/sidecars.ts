@@ -1,0 +1,154 @@
+/**
+ * A worker process of the control-plane benchmark: many simulated sidecars, each with its own
+ * TLS connection. Every snapshot is decoded, checked and hashed before it is ACKed, as a real
+ * sidecar does. Driven by its parent over IPC.
+ */
+import { snapshotHash } from '../../lib/protocol/canonical.js';
+import type { SnapshotMessage } from '../../lib/protocol/messages.js';
+import { ControlPlaneConnection } from '../../runtime/discovery-client/connection.js';
+
+export interface SimulatedSidecar {
+  namespace: string;
+  serviceAccount: string;
+  workload: string;
+  pod: string;
+  labels: Record<string, string>;
+  address: string;
+  token: string;
+}
+
+export interface StartCommand {
+  cmd: 'start';
+  port: number;
+  trustBundle: string[];
+  sidecars: SimulatedSidecar[];
+  keys: { privateKeyPem: string; csrPem: string }[];
+  concurrency: number;
+}
+
+interface State {
+  sidecar: SimulatedSidecar;
+  cert?: { certPem: string; keyPem: string };
+  conn?: ControlPlaneConnection;
+  /** weight of the watched route → ms timestamp of the ACK. */
+  acks: Map<number, number>;
+  snapshots: number;
+  bytes: number;
+}
+
+const SERVER = {
+  serverName: 'tsmesh-control-plane.tsmesh-system.svc',
+  expectedServerId: 'spiffe://cluster.local/ns/tsmesh-system/sa/tsmesh-control-plane',
+};
+
+let config: StartCommand;
+const states: State[] = [];
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+function open(s: State, clientCert?: { certPem: string; keyPem: string }) {
+  return ControlPlaneConnection.open({
+    host: '127.0.0.1',
+    port: config.port,
+    trustBundlePem: config.trustBundle,
+    localAddress: s.sidecar.address,
+    ...SERVER,
+    ...(clientCert ? { clientCert: { ...clientCert, chainPem: '' } } : {}),
+    maxFrameBytes: 64 * 1024 * 1024,
+    connectTimeoutMs: 120_000,
+  });
+}
+
+async function bootstrap(): Promise<{ latencies: number[]; elapsedMs: number }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  await pool(states, config.concurrency, async (s) => {
+    const key = config.keys[states.indexOf(s) % config.keys.length];
+    const conn = await open(s);
+    conn.send({ type: 'hello', protocolVersion: 2, tsmeshVersion: 'bench' });
+    await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 30_000, 'welcome');
+    const t0 = performance.now();
+    const answer = conn.waitFor(
+      (m) => (m.type === 'certificate' ? m : m.type === 'error' ? new Error(m.message) : undefined),
+      30_000,
+      'certificate',
+    );
+    conn.send({ type: 'csr', requestId: s.sidecar.pod, csrPem: key.csrPem, token: s.sidecar.token });
+    const cert = await answer;
+    latencies.push(performance.now() - t0);
+    s.cert = { certPem: cert.certPem, keyPem: key.privateKeyPem };
+    conn.close();
+  });
+  return { latencies, elapsedMs: performance.now() - started };
+}
+
+function watchedWeight(body: SnapshotMessage['body']): number | undefined {
+  const vs = body.objects.find(
+    (o) => o.kind === 'VirtualService' && o.metadata.name === 'svc-0' && o.metadata.namespace === 'ns-0',
+  ) as { spec: { http: { route: { weight?: number }[] }[] } } | undefined;
+  return vs?.spec.http[0].route[0].weight;
+}
+
+async function connect(): Promise<void> {
+  await pool(states, config.concurrency, async (s) => {
+    const conn = await open(s, s.cert);
+    s.conn = conn;
+    conn.on('message', (m) => {
+      if (m.type !== 'snapshot') return;
+      const hash = snapshotHash(m.body);
+      if (hash !== m.hash) {
+        conn.send({ type: 'nack', version: m.version, error: 'hash mismatch' });
+        return;
+      }
+      conn.send({ type: 'ack', version: m.version, hash });
+      s.snapshots++;
+      s.bytes += Buffer.byteLength(JSON.stringify(m));
+      const w = watchedWeight(m.body);
+      if (w !== undefined && !s.acks.has(w)) s.acks.set(w, Date.now());
+    });
+    conn.send({ type: 'hello', protocolVersion: 2, tsmeshVersion: 'bench' });
+    await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 30_000, 'welcome');
+    const registered = conn.waitFor(
+      (m) => (m.type === 'registered' ? m : m.type === 'error' ? new Error(m.message) : undefined),
+      30_000,
+      'registered',
+    );
+    const { token: _token, ...identity } = s.sidecar;
+    conn.send({ type: 'register', ...identity, ports: [{ name: 'http', containerPort: 9080 }] });
+    await registered;
+  });
+}
+
+process.on('message', async (msg: any) => {
+  try {
+    if (msg.cmd === 'start') {
+      config = msg as StartCommand;
+      for (const sidecar of config.sidecars)
+        states.push({ sidecar, acks: new Map(), snapshots: 0, bytes: 0 });
+      process.send!({ type: 'issued', ...(await bootstrap()) });
+    } else if (msg.cmd === 'connect') {
+      await connect();
+      process.send!({ type: 'connected' });
+    } else if (msg.cmd === 'report') {
+      const acks = states.map((s) => s.acks.get(msg.weight)).filter((t): t is number => t !== undefined);
+      process.send!({
+        type: 'report',
+        acks,
+        snapshots: states.reduce((n, s) => n + s.snapshots, 0),
+        everyoneHasOne: states.every((s) => s.snapshots > 0),
+      });
+    } else if (msg.cmd === 'stop') {
+      for (const s of states) s.conn?.close();
+      process.exit(0);
+    }
+  } catch (err) {
+    process.send!({ type: 'error', message: (err as Error).stack });
+  }
+});

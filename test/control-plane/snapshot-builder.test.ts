@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { parseYaml } from '../../lib/api/parse.js';
+import type { MeshObject } from '../../lib/api/types.js';
+import type { ProxyIdentity, WorkloadInstance } from '../../lib/model.js';
+import { snapshotHash } from '../../lib/protocol/canonical.js';
+import { SnapshotBuilder } from '../../runtime/control-plane/snapshot-builder.js';
+import { service, virtualService } from './helpers.js';
+
+const objects = (yaml: string): MeshObject[] => parseYaml(yaml).objects.map((o) => o.object);
+
+const pod = (ns: string, name: string, app: string): WorkloadInstance => ({
+  name,
+  namespace: ns,
+  workload: `${app}-v1`,
+  serviceAccount: app,
+  labels: { app, version: 'v1' },
+  address: '10.0.0.1',
+  ports: [{ containerPort: 9080 }],
+  meshed: true,
+});
+
+const proxy = (ns: string, app: string, podName = `${app}-0`): ProxyIdentity => ({
+  namespace: ns,
+  workload: `${app}-v1`,
+  serviceAccount: app,
+  labels: { app, version: 'v1' },
+  pod: podName,
+});
+
+const mesh = `${service('a', 'reviews', { app: 'reviews' })}---
+${service('b', 'ratings', { app: 'ratings' })}---
+${virtualService('a', 'reviews', [['v1', 100]])}---
+${virtualService('b', 'ratings', [['v1', 100]])}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: private, namespace: b }
+spec: { host: ratings, exportTo: ['.'] }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-all, namespace: b }
+spec: {}
+`;
+const workloads = [pod('a', 'reviews-0', 'reviews'), pod('b', 'ratings-0', 'ratings')];
+
+const names = (
+  list: {
+    kind?: string;
+    metadata?: { name: string; namespace?: string };
+    name?: string;
+    namespace?: string;
+  }[],
+) =>
+  list
+    .map((o) =>
+      o.metadata ? `${o.kind} ${o.metadata.namespace}/${o.metadata.name}` : `${o.namespace}/${o.name}`,
+    )
+    .sort();
+
+describe('per-proxy snapshots', () => {
+  it('without a Sidecar, a proxy sees everything exported to its namespace and its own policies', () => {
+    const b = new SnapshotBuilder(objects(mesh), workloads);
+    const fromA = b.build(proxy('a', 'reviews')).content;
+    expect(names(fromA.objects)).toEqual([
+      'Service a/reviews',
+      'Service b/ratings',
+      'VirtualService a/reviews',
+      'VirtualService b/ratings',
+    ]);
+    expect(names(fromA.workloads)).toEqual(['a/reviews-0', 'b/ratings-0']);
+    const fromB = b.build(proxy('b', 'ratings')).content;
+    expect(names(fromB.objects)).toContain('DestinationRule b/private');
+    expect(names(fromB.objects)).toContain('AuthorizationPolicy b/deny-all');
+  });
+
+  it("narrows to the Sidecar's egress hosts, objects and endpoints alike", () => {
+    const scoped = `${mesh}---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: a }
+spec:
+  egress:
+    - hosts: ["./*"]
+`;
+    const b = new SnapshotBuilder(objects(scoped), workloads);
+    const content = b.build(proxy('a', 'reviews')).content;
+    expect(names(content.objects)).toEqual([
+      'Service a/reviews',
+      'Sidecar a/default',
+      'VirtualService a/reviews',
+    ]);
+    expect(names(content.workloads)).toEqual(['a/reviews-0']);
+  });
+
+  it('hashes what it sends and shares one serialization per scope', () => {
+    const b = new SnapshotBuilder(objects(mesh), workloads);
+    const one = b.build(proxy('a', 'reviews', 'reviews-0'));
+    const two = b.build(proxy('a', 'reviews', 'reviews-1'));
+    expect(one.content).toBe(two.content);
+    expect(one.hash).not.toBe(two.hash);
+    const body = JSON.parse(SnapshotBuilder.bodyJson(one, 7, '2026-01-01T00:00:00.000Z'));
+    expect(body.hash).toBe(one.hash);
+    expect(snapshotHash(body)).toBe(one.hash);
+    expect(new SnapshotBuilder(objects(mesh), workloads).build(proxy('a', 'reviews', 'reviews-0')).hash).toBe(
+      one.hash,
+    );
+  });
+});
