@@ -20,6 +20,8 @@ import { CONTROL_PLANE_RESOURCES, renderResources } from './resources.js';
 import { checkInteger } from './validate-input.js';
 
 export const CONTROL_PLANE_CONFIG_DIR = '/etc/tsmesh/config';
+export const CONTROL_PLANE_CA_DIR = '/etc/tsmesh/ca';
+export const CONTROL_PLANE_STATE_DIR = '/var/run/tsmesh';
 
 export interface ControlPlaneProps {
   readonly namespace: string;
@@ -88,7 +90,24 @@ export class ControlPlane extends Construct {
                 name: 'control-plane',
                 image: props.image,
                 imagePullPolicy: 'IfNotPresent',
-                args: ['control-plane', '--config', CONTROL_PLANE_CONFIG_DIR],
+                // In Kubernetes: the CA from Secret tsmesh-ca, TokenReview bootstrap, listeners on the
+                // pod address, state in a memory-backed emptyDir (the root filesystem is read-only).
+                args: [
+                  'control-plane',
+                  '--kubernetes',
+                  '--config',
+                  CONTROL_PLANE_CONFIG_DIR,
+                  '--ca-dir',
+                  CONTROL_PLANE_CA_DIR,
+                  '--state-dir',
+                  CONTROL_PLANE_STATE_DIR,
+                  '--listen',
+                  `0.0.0.0:${PORTS.controlPlane}`,
+                  '--monitoring',
+                  `0.0.0.0:${PORTS.controlPlaneMonitoring}`,
+                  '--namespace',
+                  namespace,
+                ],
                 env: [
                   fieldEnv(ENV.namespace, 'metadata.namespace'),
                   fieldEnv(ENV.podName, 'metadata.name'),
@@ -126,7 +145,8 @@ export class ControlPlane extends Construct {
                 },
                 volumeMounts: [
                   { name: 'config', mountPath: CONTROL_PLANE_CONFIG_DIR, readOnly: true },
-                  { name: 'ca', mountPath: '/etc/tsmesh/ca', readOnly: true },
+                  { name: 'ca', mountPath: CONTROL_PLANE_CA_DIR, readOnly: true },
+                  { name: 'state', mountPath: CONTROL_PLANE_STATE_DIR },
                   { name: 'root-cert', mountPath: '/etc/tsmesh/root-cert', readOnly: true },
                 ],
               },
@@ -143,6 +163,7 @@ export class ControlPlane extends Construct {
               // The CA key lives only in this Secret (created by `tsmesh ca init`, never synthesized).
               { name: 'ca', secret: { secretName: CA_SECRET_NAME, optional: false } },
               { name: 'root-cert', configMap: { name: ROOT_CERT_CONFIG_MAP_NAME } },
+              { name: 'state', emptyDir: { medium: 'Memory' } },
             ],
           },
         },

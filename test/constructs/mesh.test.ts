@@ -25,7 +25,22 @@ describe('Mesh', () => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container).toMatchObject({
       image: 'ghcr.io/tsmesh/tsmesh:0.1.0',
-      args: ['control-plane', '--config', '/etc/tsmesh/config'],
+      args: [
+        'control-plane',
+        '--kubernetes',
+        '--config',
+        '/etc/tsmesh/config',
+        '--ca-dir',
+        '/etc/tsmesh/ca',
+        '--state-dir',
+        '/var/run/tsmesh',
+        '--listen',
+        '0.0.0.0:15012',
+        '--monitoring',
+        '0.0.0.0:15014',
+        '--namespace',
+        'tsmesh-system',
+      ],
       resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1000m', memory: '512Mi' } },
       securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
     });
