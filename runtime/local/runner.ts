@@ -374,6 +374,9 @@ export class LocalMesh {
       }
       await this.waitApps(pod, rec);
       rec.phase = 'ready';
+      // The first ingress gateway's URL (docs/gateway.md): its pod address and Gateway server port.
+      if (pod.gateway && !state.ingress && pod.ports[0])
+        state.ingress = { url: `http://${rec.address}:${pod.ports[0].containerPort}/` };
       writeState(state);
     } catch (e) {
       rec.phase = 'failed';
