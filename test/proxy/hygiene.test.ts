@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from './helpers/echo.js';
 import { rawRequest, type Sidecar, send, startSidecar, statusOf } from './helpers/mesh.js';
-import { istio, pod, proxyOf, service, snapshot } from './helpers/snapshot.js';
+import { pod, proxyOf, service, snapshot } from './helpers/snapshot.js';
 
 /** Raw-socket requests to the outbound (15001) and inbound (15006, plaintext) listeners. */
 describe('request hygiene and normalization at the listeners', () => {
