@@ -3,7 +3,7 @@ import type * as kplus from 'cdk8s-plus-28';
 import { Construct, type IConstruct } from 'constructs';
 import { analyze } from '../lib/analyze.js';
 import { formatDiagnostic } from '../lib/api/diagnostics.js';
-import type { MeshConfigSpec, MeshObject } from '../lib/api/types.js';
+import { type MeshConfigSpec, type MeshObject, objectRef } from '../lib/api/types.js';
 import {
   CONTROL_PLANE_NAME,
   DEFAULT_ROOT_NAMESPACE,
@@ -419,13 +419,14 @@ export class Mesh extends Construct {
    * select no workload. For the bundled target, Istio features it does not implement are errors.
    */
   public analyzeObjects(): string[] {
-    let objects: Record<string, any>[];
+    let rendered: { object: Record<string, any>; path: string }[];
     try {
-      objects = this.configObjects();
+      rendered = this.renderConfigObjects();
     } catch (err) {
       return [(err as Error).message];
     }
-    const loaded = [this.meshConfigDocument(), ...objects].map((object) => ({
+    const paths = new Map(rendered.map((r) => [objectRef(r.object as MeshObject), r.path]));
+    const loaded = [this.meshConfigDocument(), ...rendered.map((r) => r.object)].map((object) => ({
       object: object as MeshObject,
     }));
     const diagnostics = analyze(loaded, {
@@ -435,19 +436,26 @@ export class Mesh extends Construct {
     });
     return diagnostics
       .filter((d) => d.severity === 'error')
-      .map((d) => `mesh analysis: ${formatDiagnostic(d)}`);
+      .map((d) => {
+        const path = d.object ? paths.get(d.object) : undefined;
+        return `mesh analysis: ${formatDiagnostic(d)}${path ? ` (construct ${path})` : ''}`;
+      });
   }
 
   /** Every object of the mesh's charts that the control plane reads, rendered. */
   public configObjects(): Record<string, any>[] {
+    return this.renderConfigObjects().map((r) => r.object);
+  }
+
+  private renderConfigObjects(): { object: Record<string, any>; path: string }[] {
     const skip = new Set<IConstruct>(this.controlPlaneConstruct?.node.findAll() ?? []);
     for (const c of this.configMaps?.node.findAll() ?? []) skip.add(c);
-    const out: Record<string, any>[] = [];
+    const out: { object: Record<string, any>; path: string }[] = [];
     for (const chart of this.charts) {
       for (const c of chart.node.findAll()) {
         if (!(c instanceof ApiObject) || skip.has(c) || Chart.of(c) !== chart) continue;
         if (!CONFIG_KINDS.has(c.kind)) continue;
-        out.push(c.toJson());
+        out.push({ object: c.toJson(), path: c.node.path });
       }
     }
     return out;

@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import {
   HttpRetryEvent,
+  HttpRoute,
   istio,
   Mesh,
   MeshService,
   MeshTarget,
   MtlsMode,
+  MtlsPolicy,
   OutboundTrafficPolicy,
   PathNormalization,
   RetryPolicy,
@@ -254,6 +256,16 @@ describe('Mesh', () => {
     expect(() => synth(chart)).toThrow(/IST0101.*v9/s);
   });
 
+  it('fails at synth when two VirtualServices claim one host, naming the construct', () => {
+    const { chart, reviews } = reviewsChart(['v1']);
+    new HttpRoute(chart, 'all', { service: reviews });
+    new istio.VirtualService(chart, 'rogue', {
+      metadata: { name: 'reviews-rogue', namespace: 'default' },
+      spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }] }] },
+    });
+    expect(() => synth(chart)).toThrow(/IST0109.*\(construct test\/(rogue|reviews\/VirtualService)\)/s);
+  });
+
   it('fails at synth when the bundled target has no trust bundle', () => {
     const chart = Testing.chart();
     new Mesh(chart, 'mesh');
@@ -297,8 +309,7 @@ describe('Mesh', () => {
     );
   });
 
-  it('fails when two mesh-wide mTLS modes are declared', async () => {
-    const { MtlsPolicy } = await import('../../constructs/index.js');
+  it('fails when two mesh-wide mTLS modes are declared', () => {
     const chart = Testing.chart();
     const mesh = newMesh(chart, { mtls: MtlsMode.STRICT });
     expect(() => new MtlsPolicy(chart, 'again', { mesh, mode: MtlsMode.PERMISSIVE })).toThrow(
