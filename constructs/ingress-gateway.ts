@@ -1,5 +1,5 @@
 import { ApiObject, Chart } from 'cdk8s';
-import type * as kplus from 'cdk8s-plus-28';
+import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ANNOTATIONS, LABELS, PORTS, TSMESH_VERSION } from '../lib/constants.js';
 import { Gateway } from './istio/gateway.js';
@@ -45,9 +45,9 @@ export interface IngressGatewayProps {
   readonly hosts?: string[];
   /**
    * The Service type.
-   * @default 'LoadBalancer'
+   * @default kplus.ServiceType.LOAD_BALANCER
    */
-  readonly serviceType?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  readonly serviceType?: kplus.ServiceType;
   /**
    * Replicas of the gateway.
    * @default 1
@@ -113,6 +113,16 @@ export class IngressGateway extends Construct implements IPrincipal {
     );
     this.namespace = checkDnsLabel(`${what}: namespace`, props.namespace ?? mesh.rootNamespace);
     this.serviceAccountName = mesh.bundled ? this.gatewayName : `${this.gatewayName}-service-account`;
+    const serviceTypes = [
+      kplus.ServiceType.CLUSTER_IP,
+      kplus.ServiceType.NODE_PORT,
+      kplus.ServiceType.LOAD_BALANCER,
+    ];
+    if (props.serviceType !== undefined && !serviceTypes.includes(props.serviceType)) {
+      throw new Error(
+        `${what}: serviceType must be one of ${serviceTypes.join(', ')}, got ${JSON.stringify(props.serviceType)}`,
+      );
+    }
     const port = checkPort(`${what}: port`, props.port ?? 8080);
     const servicePort = checkPort(`${what}: servicePort`, props.servicePort ?? 80);
     const replicas = checkInteger(`${what}: replicas`, props.replicas ?? 1, 0, 100);
@@ -187,7 +197,7 @@ export class IngressGateway extends Construct implements IPrincipal {
       kind: 'Service',
       metadata: { name: this.gatewayName, namespace: this.namespace, labels },
       spec: {
-        type: props.serviceType ?? 'LoadBalancer',
+        type: props.serviceType ?? kplus.ServiceType.LOAD_BALANCER,
         selector: labels,
         ports: [
           { name: 'http2', port: servicePort, targetPort: port, protocol: 'TCP', appProtocol: 'http2' },

@@ -1,4 +1,5 @@
 import { Testing } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
 import { describe, expect, it } from 'vitest';
 import { IngressGateway, MeshTarget, PathMatch } from '../../constructs/index.js';
 import { all, find, newMesh, reviewsChart, synth } from './helpers.js';
@@ -62,6 +63,9 @@ describe('IngressGateway', () => {
   it('fails on a bad port', () => {
     const chart = Testing.chart();
     const mesh = newMesh(chart);
+    expect(
+      () => new IngressGateway(chart, 'h', { mesh, serviceType: kplus.ServiceType.EXTERNAL_NAME }),
+    ).toThrow(/serviceType must be one of ClusterIP, NodePort, LoadBalancer, got "ExternalName"/);
     expect(() => new IngressGateway(chart, 'g', { mesh, port: 0 })).toThrow(
       /port must be a port number between 1 and 65535, got 0/,
     );
