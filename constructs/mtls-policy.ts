@@ -97,7 +97,8 @@ export class MtlsPolicy extends Construct {
         spec.portLevelMtls[port] = { mode };
       }
     }
-    const meshWide = !props.service && !props.namespace;
+    // A policy without selector in the root namespace is the mesh-wide one, however it is written.
+    const meshWide = !props.service && (!props.namespace || props.namespace === props.mesh.rootNamespace);
     props.mesh._addMtlsRule({ namespace: meshWide ? undefined : namespace, selector, mode: props.mode });
     props.mesh.addChart(Chart.of(this));
     const name = props.name ?? (props.service ? props.service.serviceName : 'default');

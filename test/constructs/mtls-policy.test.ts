@@ -43,6 +43,15 @@ describe('MtlsPolicy', () => {
     expect(mesh.mtlsModeFor('other', { app: 'api' })).toBe(MtlsMode.PERMISSIVE);
   });
 
+  it('treats a policy in the root namespace as the mesh-wide one', () => {
+    const { chart, mesh } = reviewsChart(['v1']);
+    new MtlsPolicy(chart, 'root', { mesh, namespace: 'tsmesh-system', mode: MtlsMode.STRICT });
+    expect(mesh.mtlsModeFor('default', { app: 'reviews' })).toBe(MtlsMode.STRICT);
+    expect(() => new MtlsPolicy(chart, 'again', { mesh, mode: MtlsMode.DISABLE })).toThrow(
+      /a mesh-wide mTLS mode is already set/,
+    );
+  });
+
   it('fails on port-level modes without a workload, a bad mode or an unknown version', () => {
     const { chart, mesh, reviews } = reviewsChart(['v1']);
     expect(
