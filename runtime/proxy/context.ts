@@ -5,6 +5,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { ActiveConfig } from './config.js';
+import type { Egress } from './egress/egress.js';
 import type { ProxyOptions } from './options.js';
 import type { CertificateBundle } from './sources.js';
 import type { Telemetry } from './telemetry/index.js';
@@ -35,6 +36,8 @@ export interface ProxyContext {
   config(): ActiveConfig | undefined;
   certificate(): CertificateState | undefined;
   draining(): boolean;
+  /** Passthrough and blackhole for hosts outside the registry (egress/egress.ts). */
+  egress?: Egress;
 }
 
 export function newCounters(): ProxyCounters {

@@ -18,6 +18,7 @@ import type { ProxySnapshot } from '../../lib/snapshot.js';
 import { type ActiveConfig, buildActiveConfig, retireClusters } from './config.js';
 import { type CertificateState, newCounters, type ProxyContext } from './context.js';
 import { ProtocolDispatch } from './dispatch.js';
+import { Egress } from './egress/egress.js';
 import { GatewayListeners, type GatewayPortInfo } from './gateway/listeners.js';
 import { createAdminServer } from './listeners/admin.js';
 import { createHealthServer, createStatsServer } from './listeners/health.js';
@@ -31,7 +32,6 @@ import {
 } from './options.js';
 import type { CertificateBundle } from './sources.js';
 import { createTelemetry, type Telemetry } from './telemetry/index.js';
-import { ZipkinExporter } from './telemetry-export/zipkin.js';
 import { certificateValidAt, checkPeerCertificate, meshSecureContext } from './tls/certs.js';
 import { type ClusterEnvironment, UpstreamCluster } from './upstream/cluster.js';
 
@@ -60,21 +60,11 @@ export class SidecarProxy {
   private stopping: Promise<void> | undefined;
   /** Gateway mode (`options.gateway`): Gateway server listeners instead of capture listeners. */
   private readonly gateway: GatewayListeners | undefined;
-  /** Zipkin span export (`options.traceExport`, telemetry-export/zipkin.ts). */
-  readonly traceExporter: ZipkinExporter | undefined;
 
   constructor(options: ProxyOptionsInput) {
     this.options = resolveProxyOptions(options);
-    this.traceExporter = this.options.traceExport
-      ? new ZipkinExporter({ serviceName: () => this.spanServiceName(), ...this.options.traceExport })
-      : undefined;
-    const exporter = this.traceExporter;
     this.telemetry =
-      this.options.telemetry ??
-      createTelemetry({
-        accessLog: { enabled: this.options.accessLog },
-        tracing: exporter ? { onSpan: (span) => exporter.onSpan(span) } : {},
-      });
+      this.options.telemetry ?? createTelemetry({ accessLog: { enabled: this.options.accessLog } });
     this.ctx = {
       options: this.options,
       telemetry: this.telemetry,
@@ -82,6 +72,11 @@ export class SidecarProxy {
       config: () => this.active,
       certificate: () => this.cert,
       draining: () => this.state === 'draining',
+      egress: new Egress(this.options.egress, {
+        alpn: this.options.meshAlpn,
+        maxPendingRequestsCap: this.options.maxPendingRequestsCap,
+        defaultIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
+      }),
     };
     this.protocols = new ProtocolDispatch(this.ctx, this.options.protocols);
     this.gateway = this.options.gateway ? new GatewayListeners(this.ctx, this.options.gateway) : undefined;
@@ -93,6 +88,7 @@ export class SidecarProxy {
       defaultIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
       peerInboundPort: this.options.peerInboundPort,
       peerAddressOverride: peer ? (ep) => peer(ep) : undefined,
+      lookup: this.ctx.egress?.dns.lookup,
       events: {
         retry: (key) => this.telemetry.counters.retries.inc(key),
         overflow: (key) => this.telemetry.counters.overflows.inc(key),
@@ -188,12 +184,6 @@ export class SidecarProxy {
     };
   }
 
-  /** The service name spans carry, as Istio names it: `<canonical service>.<namespace>`. */
-  private spanServiceName(): string {
-    const f = this.active?.localFacts;
-    return f ? `${f.canonicalService}.${f.namespace}` : 'unknown';
-  }
-
   /** Gateway mode: the bound Gateway server listeners (empty for a sidecar). */
   gatewayPorts(): GatewayPortInfo[] {
     return this.gateway?.ports() ?? [];
@@ -284,13 +274,13 @@ export class SidecarProxy {
       const clusters = [...(this.active?.clusters.values() ?? []), ...this.appClusters.values()];
       await Promise.allSettled(clusters.map((c) => c.destroy()));
       await this.telemetry.close().catch(() => undefined);
-      await this.traceExporter?.close();
     })();
     return this.stopping;
   }
 
   private async closeServers(): Promise<void> {
     await this.gateway?.close();
+    await this.ctx.egress?.close();
     await this.protocols.close();
     this.inbound?.close();
     this.outbound?.closeAllConnections();

@@ -142,11 +142,19 @@ async function handleDecision(
       localReply(res, ex, 404, '');
       return;
     case 'blackhole':
-    case 'passthrough':
-      // Passthrough to unknown hosts (ALLOW_ANY) is egress, not part of this data plane yet.
-      ex.flag('NR');
-      localReply(res, ex, 502, `no route to unknown host ${prepared.host}`);
+      if (ctx.egress) ctx.egress.blackhole(req, res, ex, prepared.host);
+      else {
+        ex.flag('NR');
+        localReply(res, ex, 502, `no route to unknown host ${prepared.host}`);
+      }
       return;
+    case 'passthrough':
+      if (!ctx.egress) {
+        ex.flag('NR');
+        localReply(res, ex, 502, `no route to unknown host ${prepared.host}`);
+        return;
+      }
+      break;
     case 'redirect': {
       const r = decision.redirect!;
       ex.status = r.status;
@@ -190,7 +198,13 @@ async function handleDecision(
     }
   }
   const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
-  if (!cluster) {
+  // To the original destination: an unknown host under ALLOW_ANY, or a ServiceEntry host with
+  // resolution NONE and no endpoints (egress/egress.ts).
+  const original =
+    ctx.egress !== undefined &&
+    (decision.kind === 'passthrough' ||
+      (cluster?.cluster.loadBalancer.kind === 'PASSTHROUGH' && cluster.cluster.endpoints.length === 0));
+  if (!cluster && !original) {
     ex.flag('UH');
     localReply(res, ex, 503, LOCAL_REPLY.noHealthyUpstream);
     return;
@@ -200,7 +214,7 @@ async function handleDecision(
   const authority = decision.rewrite?.authority ?? prepared.authority;
   applyRequestEdits(headers, decision.headers.request);
   headers.push('host', authority);
-  if (cluster.endpoints.some((e) => e.endpoint.mtls)) {
+  if (cluster?.endpoints.some((e) => e.endpoint.mtls)) {
     headers.push(HEADERS.peerMetadata, encodePeerMetadata(cfg.localFacts));
   }
   if (!headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'x-forwarded-proto')) {
@@ -223,6 +237,19 @@ async function handleDecision(
   }
   if (decision.mirrors.length > 0)
     mirrorRequest(cfg, decision.mirrors, { method: ex.method, path: target, headers, body }, random);
+  if (original || !cluster) {
+    await ctx.egress!.passthrough(req, res, ex, {
+      host: prepared.host,
+      port: prepared.port ?? 80,
+      method: ex.method,
+      path: target,
+      headers,
+      body,
+      timeoutMs,
+      random,
+    });
+    return;
+  }
   const hash = hashKeyFor(cluster.cluster.loadBalancer, {
     headers: firstValues(req),
     sourceAddress: req.socket.remoteAddress,

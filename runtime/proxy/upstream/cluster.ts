@@ -4,6 +4,7 @@
  * queue (SEMANTICS.md: a request over the limit waits; when the queue is full it gets 503 UO).
  * Endpoint state (pools, outlier counters) survives snapshot updates when the endpoint stays.
  */
+import type { LookupFunction } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { MESH_ALPN } from '../../../lib/constants.js';
 import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
@@ -30,6 +31,8 @@ export interface ClusterEnvironment {
   peerAddressOverride?: (endpoint: ClusterEndpoint) => { address: string; port: number } | undefined;
   /** Counter hooks (telemetry's per-cluster counters). */
   events?: ClusterEvents;
+  /** Resolves endpoints named by host (egress/dns.ts); the system resolver when absent. */
+  lookup?: LookupFunction;
 }
 
 export interface ClusterEvents {
@@ -184,6 +187,7 @@ export class UpstreamCluster {
       address: peer ? peer.address : ep.address,
       port: peer ? peer.port : ep.port,
       connectTimeoutMs: cp.connectTimeoutMs,
+      lookup: this.env.lookup,
       tls: peer
         ? {
             secureContext: this.env.secureContext,

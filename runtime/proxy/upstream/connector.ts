@@ -5,7 +5,7 @@
  * SPIFFE URI SAN, not be a CA, and be one of the cluster's accepted identities. TLS sessions are
  * cached per endpoint so reconnects resume instead of doing a full handshake.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { type LookupFunction, connect as netConnect, type Socket } from 'node:net';
 import { type PeerCertificate, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { parseSpiffeId } from '../../../lib/identity.js';
 import { uriSans } from '../tls/certs.js';
@@ -25,6 +25,8 @@ export interface ConnectTarget {
   port: number;
   connectTimeoutMs: number;
   tls?: MeshTlsTarget;
+  /** Resolves a host-name address (ServiceEntry DNS endpoints); the system resolver when absent. */
+  lookup?: LookupFunction;
 }
 
 export class UpstreamTlsError extends Error {
@@ -84,6 +86,7 @@ export function createConnector(target: ConnectTarget): (options: unknown, callb
         session,
         rejectUnauthorized: true,
         checkServerIdentity: (_host, cert) => checkServerCertificate(cert, accepted),
+        ...(target.lookup ? { lookup: target.lookup } : {}),
       });
       s.on('session', (data: Buffer) => {
         session = data;
@@ -98,7 +101,12 @@ export function createConnector(target: ConnectTarget): (options: unknown, callb
       });
       socket = s;
     } else {
-      socket = netConnect({ host: target.address, port: target.port, noDelay: true });
+      socket = netConnect({
+        host: target.address,
+        port: target.port,
+        noDelay: true,
+        ...(target.lookup ? { lookup: target.lookup } : {}),
+      });
       socket.once('connect', () => finish(null, socket));
     }
     socket.setNoDelay(true);
