@@ -159,6 +159,38 @@ describe('tsmesh up input checks', () => {
     expect(out.stderr).toMatch(/duplicate Service default\/web: defined in \S*a\.yaml and in \S*b\.yaml/);
   });
 
+  it('refuses invalid mesh config with every diagnostic, starting nothing', () => {
+    const d = tempDir('tsmesh-invalid-');
+    writeFileSync(
+      join(d, 'bad.yaml'),
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http: [{ route: [{ destination: { host: reviews }, weight: -5 }] }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: x }
+spec: { host: reviews, trafficPolicy: { tls: { mode: SIMPLE } } }
+`,
+    );
+    const out = tsmesh(
+      'up',
+      join(FIXTURES, 'mesh.yaml'),
+      join(d, 'bad.yaml'),
+      '--state-dir',
+      join(d, '.tsmesh'),
+    );
+    expect(out.status).toBe(1);
+    expect(out.stderr).toContain('the mesh configuration has 2 errors; nothing was started');
+    expect(out.stderr).toContain('VirtualService default/reviews');
+    expect(out.stderr).toContain('spec.http[0].route[0].weight: -5 is out of range');
+    expect(out.stderr).toContain('SIMPLE is not supported by the bundled runtime');
+    expect(readState(join(d, '.tsmesh'))).toBeUndefined();
+  });
+
   it('refuses a container without a local command, naming the annotation to add', () => {
     const d = tempDir('tsmesh-nocmd-');
     writeFileSync(

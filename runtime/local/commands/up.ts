@@ -11,6 +11,7 @@ import { LocalMesh } from '../runner.js';
 import { readState } from '../state.js';
 import type { LocalMode } from '../topology.js';
 import { printSummary } from './summary.js';
+import { validateConfig } from './validate.js';
 
 export interface UpOptions {
   paths: string[];
@@ -35,6 +36,7 @@ export async function up(o: UpOptions): Promise<number> {
     certTtl: o.certTtl,
     readyTimeoutMs: (o.timeout ?? 60) * 1000,
     color,
+    validate: validateConfig,
   });
   let interrupts = 0;
   let resolveStopped: () => void = () => {};
