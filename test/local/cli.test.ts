@@ -195,7 +195,7 @@ spec: { host: reviews, trafficPolicy: { tls: { mode: SIMPLE } } }
     const d = tempDir('tsmesh-nocmd-');
     writeFileSync(
       join(d, 'd.yaml'),
-      'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: x }\nspec:\n  template:\n    metadata: { labels: { app: x } }\n    spec: { containers: [{ name: main, image: nginx }] }\n',
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: x }\nspec:\n  selector: { matchLabels: { app: x } }\n  template:\n    metadata: { labels: { app: x } }\n    spec: { containers: [{ name: main, image: nginx }] }\n',
     );
     const out = tsmesh('up', join(d, 'd.yaml'), '--state-dir', join(d, '.tsmesh'));
     expect(out.status).toBe(1);
