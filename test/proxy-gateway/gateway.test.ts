@@ -74,6 +74,16 @@ describe('an ingress gateway in front of a sidecar', () => {
     const objects: MeshObject[] = [
       service('productpage', [{ port: 9080, targetPort: app.port }]),
       service('legacy', [{ port: 80, targetPort: legacy.port }]),
+      istio('VirtualService', 'mirrored', {
+        hosts: ['mirror.shop.test'],
+        gateways: ['istio-system/bookinfo-gateway'],
+        http: [
+          {
+            route: [{ destination: { host: 'productpage', port: { number: 9080 } } }],
+            mirror: { host: 'legacy', port: { number: 80 } },
+          },
+        ],
+      }),
       istio('VirtualService', 'legacy', {
         hosts: ['legacy.shop.test'],
         gateways: ['istio-system/bookinfo-gateway'],
@@ -180,6 +190,13 @@ describe('an ingress gateway in front of a sidecar', () => {
     expect(got.headers['x-envoy-external-address']).toBe('127.0.0.1');
     expect(got.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(got.headers['x-forwarded-client-cert']).toBeUndefined();
+  });
+
+  it('mirrors a copy of a routed request', async () => {
+    const res = await send(httpPort, '/mirrored-path', { host: 'mirror.shop.test' });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).server).toBe('productpage-v1');
+    await waitFor(() => legacy.received.some((r) => r.url === '/mirrored-path'));
   });
 
   it('matches wildcard server hosts and the port in the Host header', async () => {

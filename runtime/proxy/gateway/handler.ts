@@ -19,6 +19,7 @@ import { forward } from '../forward.js';
 import { filterRequestHeaders, removeHeader } from '../hygiene.js';
 import { applyRequestEdits, rewritePath } from '../listeners/outbound.js';
 import { isHygieneError, type PreparedRequest, prepareRequest } from '../listeners/prepare.js';
+import { mirrorRequest } from '../mirror.js';
 import {
   encodePeerMetadata,
   type HttpRequestRecord,
@@ -27,6 +28,7 @@ import {
   UNKNOWN_SERVICE,
   UNKNOWN_WORKLOAD,
 } from '../telemetry/index.js';
+import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { applyEdgeHeaders } from './edge-headers.js';
 import { type GatewayListenerSpec, serverFor } from './servers.js';
 
@@ -203,13 +205,22 @@ async function handleDecision(
   }
   let body: Awaited<ReturnType<typeof readBody>>;
   try {
-    body = await readBody(req, ctx.options.retryBufferBytes, (n) => {
+    // Buffered when something may send it again: a retry, or a mirror copy.
+    const replay = decision.retries.attempts > 0 || decision.mirrors.length > 0;
+    body = await readBody(req, replay ? ctx.options.retryBufferBytes : 0, (n) => {
       ex.requestBytes += n;
     });
   } catch {
     ex.flag('DC');
     return;
   }
+  if (decision.mirrors.length > 0)
+    mirrorRequest(cfg, decision.mirrors, { method: ex.method, path: target, headers, body }, random);
+  const hash = hashKeyFor(cluster.cluster.loadBalancer, {
+    headers: firstValues(req),
+    sourceAddress: req.socket.remoteAddress,
+    query: prepared.query,
+  });
   await forward(
     req,
     res,
@@ -221,8 +232,9 @@ async function handleDecision(
       body,
       retry: decision.retries,
       timeoutMs: decision.timeoutMs,
-      responseEdits: decision.headers.response,
+      responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
       random,
+      hashKey: hash.key,
       closeConnection: () => ctx.draining(),
     },
     ex,
