@@ -316,7 +316,9 @@ if (!existsSync(join(ROOT, 'build/runtime/cli/main.js'))) {
   process.exit(2);
 }
 const results = [];
-for (const scoped of [true, false]) {
+for (const scoped of (process.env.BENCH_SCENARIOS ?? 'scoped,unscoped')
+  .split(',')
+  .map((s) => s === 'scoped')) {
   const r = await scenario(scoped);
   console.log(JSON.stringify(r, null, 2));
   results.push(r);

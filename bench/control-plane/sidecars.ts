@@ -120,6 +120,9 @@ async function connect(): Promise<void> {
       30_000,
       'registered',
     );
+    // Heartbeats, as a real sidecar sends them; the control plane drops silent connections.
+    const heartbeat = setInterval(() => conn.send({ type: 'ping', at: Date.now() }), 10_000);
+    conn.on('close', () => clearInterval(heartbeat));
     const { token: _token, ...identity } = s.sidecar;
     conn.send({ type: 'register', ...identity, ports: [{ name: 'http', containerPort: 9080 }] });
     await registered;

@@ -63,6 +63,8 @@ export class ControlPlaneClient {
   private loop?: Promise<void>;
   private readonly stopSignal: { cancelled: boolean; wake?: () => void } = { cancelled: false };
   private rotationTimer?: NodeJS.Timeout;
+  private bundleReceivedAt = 0;
+  private rotationFractionNow = 0.5;
   private rotating?: Promise<void>;
   private snapshotQueue: Promise<void> = Promise.resolve();
   private pendingSnapshot?: { msg: SnapshotMessage; conn: ControlPlaneConnection; version: number };
@@ -242,6 +244,7 @@ export class ControlPlaneClient {
       );
     }
     if (msg.trustBundle.length > 0) this.trustBundle = [...msg.trustBundle];
+    this.bundleReceivedAt = Date.now();
     this.bundle = {
       certPem: msg.certPem,
       chainPem: msg.chainPem,
@@ -264,13 +267,20 @@ export class ControlPlaneClient {
     }
   }
 
+  /**
+   * The lifetime that counts for rotation starts when the certificate arrived: NotBefore is set a
+   * minute back for clock skew, and counting from it would rotate a short-lived certificate at once.
+   */
+  private rotationDue(): number {
+    const b = this.bundle!;
+    const start = Math.max(b.notBefore.getTime(), this.bundleReceivedAt);
+    return start + (b.notAfter.getTime() - start) * this.rotationFractionNow;
+  }
+
   private scheduleRotation(): void {
     clearTimeout(this.rotationTimer);
-    const b = this.bundle!;
-    const lifetime = b.notAfter.getTime() - b.notBefore.getTime();
-    const fraction = this.o.rotationFraction + (Math.random() * 2 - 1) * this.o.rotationJitter;
-    const at = b.notBefore.getTime() + lifetime * fraction;
-    this.rotationTimer = setTimeout(() => void this.rotate(), Math.max(0, at - Date.now()));
+    this.rotationFractionNow = this.o.rotationFraction + (Math.random() * 2 - 1) * this.o.rotationJitter;
+    this.rotationTimer = setTimeout(() => void this.rotate(), Math.max(0, this.rotationDue() - Date.now()));
     this.rotationTimer.unref();
   }
 
@@ -336,13 +346,7 @@ export class ControlPlaneClient {
       this.stats.lastError = undefined;
       onRegistered();
       // A certificate that passed its rotation time while disconnected rotates now.
-      const b = this.bundle!;
-      if (
-        Date.now() >=
-        b.notBefore.getTime() + (b.notAfter.getTime() - b.notBefore.getTime()) * this.o.rotationFraction
-      ) {
-        void this.rotate();
-      }
+      if (Date.now() >= this.rotationDue()) void this.rotate();
       let lastHeard = Date.now();
       conn.on('message', () => {
         lastHeard = Date.now();

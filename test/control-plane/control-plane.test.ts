@@ -102,3 +102,66 @@ describe('control plane and discovery client', () => {
     expect(cp.status().lastConfigError).toBeUndefined();
   });
 });
+
+describe('certificates and endpoints over time', () => {
+  it('rotates the certificate over the open connection, at about half its lifetime', async () => {
+    f = await fixture();
+    cp = await startControlPlane(f, { certTtlMs: 3000 });
+    const { createControlPlaneSources } = await import('../../runtime/discovery-client/index.js');
+    const { reviewsIdentity } = await import('./helpers.js');
+    const sources = createControlPlaneSources({
+      address: `127.0.0.1:${cp.addresses.discovery.port}`,
+      trustBundlePem: await trustBundle(f),
+      token: cp.mintToken('default', 'reviews').token,
+      identity: reviewsIdentity(),
+      localAddress: '127.0.0.1',
+      log: () => {},
+    });
+    const certs: { serial: string; at: number; notAfter: Date }[] = [];
+    sources.certificates.start((c) => {
+      certs.push({ serial: c.serial, at: Date.now(), notAfter: c.notAfter });
+    });
+    sources.snapshots.start(() => {});
+    try {
+      await expect.poll(() => certs.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(3);
+      expect(new Set(certs.map((c) => c.serial)).size).toBe(certs.length);
+      // Each rotation came well before the previous certificate expired.
+      for (let i = 1; i < certs.length; i++)
+        expect(certs[i].at).toBeLessThan(certs[i - 1].notAfter.getTime() - 500);
+      expect(sources.status().reconnects).toBe(0);
+      await expect.poll(() => cp!.proxies()[0]?.certificate?.serial).toBe(certs.at(-1)!.serial);
+    } finally {
+      await sources.close();
+    }
+  });
+
+  it("removes a vanished sidecar's endpoints after the grace period, not before", async () => {
+    f = await fixture();
+    cp = await startControlPlane(f, { graceMs: 1500 });
+    const { reviewsIdentity } = await import('./helpers.js');
+    const address = `127.0.0.1:${cp.addresses.discovery.port}`;
+    const bundle = await trustBundle(f);
+    const reviews = startClient({
+      address,
+      trustBundlePem: bundle,
+      token: cp.mintToken('default', 'reviews').token,
+    });
+    const other = startClient({
+      address,
+      trustBundlePem: bundle,
+      token: cp.mintToken('default', 'reviews').token,
+      identity: reviewsIdentity('reviews-v1-1'),
+    });
+    clients.push(reviews);
+    await reviews.nextSnapshot((s) => s.workloads.length === 2);
+    const seen = reviews.snapshots.length;
+    await other.close();
+    const closedAt = Date.now();
+    const gone = await reviews.nextSnapshot(
+      (s) => reviews.snapshots.indexOf(s) >= seen && s.workloads.length === 1,
+      10_000,
+    );
+    expect(Date.now() - closedAt).toBeGreaterThanOrEqual(1400);
+    expect(gone.workloads.map((w) => w.name)).toEqual(['reviews-v1-0']);
+  });
+});
