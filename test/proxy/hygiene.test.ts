@@ -134,6 +134,16 @@ describe('request hygiene and normalization at the listeners', () => {
     await sidecar.snapshots.push(withMeshConfig('BASE', 5));
   });
 
+  it('refuses a request that loops back to the proxy itself instead of multiplying it', async () => {
+    const before = (sidecar.proxy as unknown as { counters: { downstreamRequests: number } }).counters
+      .downstreamRequests;
+    const res = await send(sidecar.ports.outbound, '/loop', { host: `127.0.0.1:${sidecar.ports.outbound}` });
+    expect(res.status).toBe(508);
+    const after = (sidecar.proxy as unknown as { counters: { downstreamRequests: number } }).counters
+      .downstreamRequests;
+    expect(after - before).toBe(2);
+  });
+
   it('strips hop-by-hop headers and the ones Connection names, keeps te: trailers', async () => {
     const res = await send(sidecar.ports.outbound, '/hop', {
       host: 'good:9080',

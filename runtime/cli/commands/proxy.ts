@@ -64,6 +64,8 @@ export function register(program: Command): void {
     )
     .action(async (opts) => {
       const { runProxy } = await import('../../proxy/main.js');
-      process.exitCode = await runProxy(opts);
+      // The sidecar is the whole process: once it stopped, exit even if a stuck peer connection
+      // would keep the event loop alive.
+      process.exit(await runProxy(opts));
     });
 }

@@ -31,6 +31,9 @@ import {
 import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { isHygieneError, type PreparedRequest, prepareRequest } from './prepare.js';
 
+/** Marks requests a proxy sent, to detect one coming back to the same proxy. */
+export const LOOP_HEADER = 'x-tsmesh-hop';
+
 /** Applies route header edits (set replaces, add appends, remove deletes) to a flat list. */
 export function applyRequestEdits(list: string[], ops: HeaderOperationsResolved): void {
   for (const name of ops.remove) removeHeader(list, name);
@@ -62,6 +65,10 @@ export function createOutboundHandler(
   ctx: ProxyContext,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const trusted = new Set(ctx.options.trustedAppHeaders.map((h) => h.toLowerCase()));
+  // Every request this proxy sends carries its instance id; one that comes back to its own
+  // outbound listener (a Host naming the proxy itself, passed through) is a loop, refused at once
+  // instead of multiplying until file descriptors run out.
+  const hopId = randomUUID();
   return (req, res) => {
     ctx.counters.downstreamRequests++;
     const ex = new Exchange();
@@ -86,8 +93,15 @@ export function createOutboundHandler(
     }
     ex.path = prepared.target;
     ex.authority = prepared.authority;
+    if (req.headers[LOOP_HEADER] === hopId) {
+      ctx.counters.hygieneRejections++;
+      localReply(res, ex, 508, 'request loops back to this proxy', { close: true });
+      finish();
+      return;
+    }
     const filtered = filterRequestHeaders(req.rawHeaders, { allowInternal: trusted, dropHost: true });
     const headers = filtered.list;
+    headers.push(LOOP_HEADER, hopId);
     let requestId = req.headers[HEADERS.requestId];
     if (typeof requestId !== 'string' || requestId === '') {
       requestId = randomUUID();
