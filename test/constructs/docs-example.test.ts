@@ -4,12 +4,10 @@ import { describe, expect, it } from 'vitest';
 import {
   CanaryRoute,
   HeaderMatch,
-  HttpMethod,
   HttpRoute,
   Mesh,
   MeshService,
   MtlsMode,
-  RetryPolicy,
   ServicePort,
 } from '../../constructs/index.js';
 import { MeshTester } from '../../constructs/testing.js';
@@ -35,15 +33,9 @@ function shop() {
     match: [{ headers: [HeaderMatch.exact('end-user', 'jason')] }],
     to: [{ version: 'v2' }],
   });
-  new CanaryRoute(chart, 'rollout', {
-    service: reviews,
-    stable: 'v1',
-    canary: 'v2',
-    canaryPercent: 25,
-    timeout: Duration.seconds(3),
-    retryPolicy: RetryPolicy.http({ attempts: 2 }),
-  });
-  reviews.allowFrom(web, { methods: [HttpMethod.GET] });
+  const rollout = { stable: 'v1', canary: 'v2', canaryPercent: 25, timeout: Duration.seconds(3) };
+  new CanaryRoute(chart, 'rollout', { service: reviews, ...rollout });
+  reviews.allowFrom(web, { methods: ['GET'] });
   return chart;
 }
 
