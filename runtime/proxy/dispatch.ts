@@ -35,6 +35,11 @@ export interface ProtocolOptions {
   tcp: Partial<TcpProxyOptions>;
   /** HTTP/2 windows and stream limits. */
   h2: Partial<H2Options>;
+  /**
+   * How long the outbound listener waits for the first bytes of a connection to a destination
+   * no service claims before treating it as opaque TCP (server-first protocols).
+   */
+  protocolDetectionTimeoutMs: number;
 }
 
 export const PROTOCOL_DEFAULTS: ProtocolOptions = {
@@ -42,6 +47,7 @@ export const PROTOCOL_DEFAULTS: ProtocolOptions = {
   originalDestination: {},
   tcp: {},
   h2: {},
+  protocolDetectionTimeoutMs: 100,
 };
 
 export type ProtocolOptionsInput = Partial<ProtocolOptions>;
@@ -73,6 +79,7 @@ export class ProtocolDispatch {
       this.ctx,
       {
         tcp: this.tcp,
+        protocolDetectionTimeoutMs: this.options.protocolDetectionTimeoutMs,
         resolve: this.resolve,
         http1: (socket) => handOver(http, socket),
         h2: (socket) => this.h2.acceptOutbound(socket),

@@ -9,6 +9,7 @@ import type { EgressOptionsInput } from './egress/egress.js';
 import type { GatewayOptionsInput } from './gateway/options.js';
 import type { CertificateSource, SnapshotSource } from './sources.js';
 import type { Telemetry } from './telemetry/index.js';
+import type { ZipkinExporterInput } from './telemetry-export/zipkin.js';
 
 export interface ProxyPorts {
   outbound: number;
@@ -79,6 +80,8 @@ export interface ProxyOptions {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** TCP, HTTP/2 and capture settings (dispatch.ts); defaults when absent. */
   protocols?: ProtocolOptionsInput;
+  /** Export sampled spans as Zipkin v2 JSON to this collector (telemetry-export/zipkin.ts). */
+  traceExport?: ZipkinExporterInput;
   /**
    * Run as a standalone gateway (`tsmesh proxy --gateway`): no capture listeners; listeners on
    * the ports of the Gateway servers that select the proxy's labels (gateway/listeners.ts).

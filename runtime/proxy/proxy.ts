@@ -32,6 +32,7 @@ import {
 } from './options.js';
 import type { CertificateBundle } from './sources.js';
 import { createTelemetry, type Telemetry } from './telemetry/index.js';
+import { ZipkinExporter } from './telemetry-export/zipkin.js';
 import { certificateValidAt, checkPeerCertificate, meshSecureContext } from './tls/certs.js';
 import { type ClusterEnvironment, UpstreamCluster } from './upstream/cluster.js';
 
@@ -60,11 +61,21 @@ export class SidecarProxy {
   private stopping: Promise<void> | undefined;
   /** Gateway mode (`options.gateway`): Gateway server listeners instead of capture listeners. */
   private readonly gateway: GatewayListeners | undefined;
+  /** Zipkin span export (`options.traceExport`, telemetry-export/zipkin.ts). */
+  readonly traceExporter: ZipkinExporter | undefined;
 
   constructor(options: ProxyOptionsInput) {
     this.options = resolveProxyOptions(options);
+    this.traceExporter = this.options.traceExport
+      ? new ZipkinExporter({ serviceName: () => this.spanServiceName(), ...this.options.traceExport })
+      : undefined;
+    const exporter = this.traceExporter;
     this.telemetry =
-      this.options.telemetry ?? createTelemetry({ accessLog: { enabled: this.options.accessLog } });
+      this.options.telemetry ??
+      createTelemetry({
+        accessLog: { enabled: this.options.accessLog },
+        tracing: exporter ? { onSpan: (span) => exporter.onSpan(span) } : {},
+      });
     this.ctx = {
       options: this.options,
       telemetry: this.telemetry,
@@ -184,6 +195,12 @@ export class SidecarProxy {
     };
   }
 
+  /** The service name spans carry, as Istio names it: `<canonical service>.<namespace>`. */
+  private spanServiceName(): string {
+    const f = this.active?.localFacts;
+    return f ? `${f.canonicalService}.${f.namespace}` : 'unknown';
+  }
+
   /** Gateway mode: the bound Gateway server listeners (empty for a sidecar). */
   gatewayPorts(): GatewayPortInfo[] {
     return this.gateway?.ports() ?? [];
@@ -274,6 +291,7 @@ export class SidecarProxy {
       const clusters = [...(this.active?.clusters.values() ?? []), ...this.appClusters.values()];
       await Promise.allSettled(clusters.map((c) => c.destroy()));
       await this.telemetry.close().catch(() => undefined);
+      await this.traceExporter?.close();
     })();
     return this.stopping;
   }

@@ -62,7 +62,26 @@ export function dispatchHttp(socket: Socket, h2: ConnectionHandler, http1: Conne
   socket.resume();
 }
 
+/**
+ * What the first bytes of a connection to an unknown destination are: HTTP/1.x (a method token
+ * and a space), HTTP/2 (the preface), something else, or not enough bytes yet.
+ */
+export function sniffProtocol(buf: Buffer): 'http' | 'other' | 'more' {
+  const h2 = sniffH2(buf);
+  if (h2 === 'h2') return 'http';
+  if (h2 === 'more') return buf.length < 4 ? 'more' : 'http';
+  let i = 0;
+  while (i < buf.length && i < 17 && buf[i] >= 0x41 && buf[i] <= 0x5a) i++;
+  if (i === buf.length && i < 17) return 'more';
+  return i > 0 && buf[i] === 0x20 ? 'http' : 'other';
+}
+
 export interface OutboundFrontDeps {
+  /**
+   * How long to wait for the first bytes of a connection to a destination no service claims
+   * before treating it as opaque TCP (server-first protocols send nothing first).
+   */
+  protocolDetectionTimeoutMs: number;
   tcp: TcpProxy;
   resolve: OriginalDestinationResolver;
   /** Plain HTTP/1.1 (the core's outbound HTTP server). */
@@ -85,8 +104,9 @@ export function createOutboundFront(
       (dst) => {
         if (socket.destroyed) return;
         if (dst && dst.method !== 'local') {
-          const decision = deps.tcp.routeFor(dst.address, dst.port);
-          if (decision) return deps.tcp.outbound(socket, decision);
+          const c = deps.tcp.classify(dst.address, dst.port);
+          if (c.kind === 'tcp') return deps.tcp.outbound(socket, c.decision);
+          if (c.kind === 'unknown') return sniffUnknown(socket, dst, deps);
         }
         dispatchHttp(socket, deps.h2, deps.http1);
       },
@@ -96,6 +116,37 @@ export function createOutboundFront(
       },
     );
   });
+}
+
+/**
+ * A captured connection to a destination no service claims: HTTP goes to the HTTP side (routed
+ * by Host: egress passthrough or blackhole there), anything else (or silence until the detection
+ * timeout) is opaque TCP, passed through or closed by the outbound traffic policy.
+ */
+function sniffUnknown(socket: Socket, dst: { address: string; port: number }, deps: OutboundFrontDeps): void {
+  let buffered: Buffer = Buffer.alloc(0);
+  let decided = false;
+  const decide = (kind: 'http' | 'other') => {
+    if (decided) return;
+    decided = true;
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.pause();
+    if (buffered.length > 0) socket.unshift(buffered);
+    if (kind === 'http') return dispatchHttp(socket, deps.h2, deps.http1);
+    const decision = deps.tcp.unknownDestination(dst.address, dst.port);
+    if (!decision) return void socket.destroy();
+    deps.tcp.outbound(socket, decision, dst);
+  };
+  const timer = setTimeout(() => decide('other'), deps.protocolDetectionTimeoutMs);
+  const onData = (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    const kind = sniffProtocol(buffered);
+    if (kind !== 'more') decide(kind);
+  };
+  socket.on('data', onData);
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
 }
 
 /** An explicit TCP listener for one destination service port. */

@@ -33,7 +33,7 @@ import { formatMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster, UpstreamEndpoint } from '../upstream/cluster.js';
 import { createConnector } from '../upstream/connector.js';
 import { hashKeyFor } from '../upstream/consistent-hash.js';
-import { pickTcpDestination, type TcpRouteDecision, TcpRouteTable } from './routes.js';
+import { type TcpRouteDecision, TcpRouteTable } from './routes.js';
 
 /** A verified mesh mTLS connection handed over by the inbound listener. */
 export interface MeshConnection {
@@ -72,6 +72,10 @@ export interface TcpCounters {
   overflows: number;
   connectFailures: number;
   denied: number;
+  /** Connections to destinations outside the registry, passed through (ALLOW_ANY). */
+  passthrough: number;
+  /** Connections to destinations outside the registry, closed (REGISTRY_ONLY). */
+  blackholed: number;
 }
 
 export class TcpProxy {
@@ -87,6 +91,8 @@ export class TcpProxy {
     overflows: 0,
     connectFailures: 0,
     denied: 0,
+    passthrough: 0,
+    blackholed: 0,
   };
 
   constructor(
@@ -101,7 +107,7 @@ export class TcpProxy {
     if (!c) {
       const proxy = cfg.snapshot.proxy;
       c = {
-        routes: new TcpRouteTable(cfg.table, cfg.snapshot.objects),
+        routes: new TcpRouteTable(cfg.table),
         authz: compileAuthorization(
           cfg.snapshot.objects,
           { namespace: proxy.namespace, labels: proxy.labels },
@@ -114,16 +120,27 @@ export class TcpProxy {
   }
 
   /**
-   * The TCP route for a captured connection's original destination, or undefined when that
-   * destination is not a TCP port of a known service (the caller then treats it as HTTP).
+   * What a captured connection to `address:port` is: a TCP service port (with the engine's
+   * decision), an HTTP service port, or a destination no service claims (the caller sniffs it:
+   * HTTP goes to the HTTP side, anything else to `unknownDestination`).
    */
-  routeFor(address: string, port: number): TcpRouteDecision | undefined {
+  classify(
+    address: string,
+    port: number,
+  ): { kind: 'tcp'; decision: TcpRouteDecision } | { kind: 'http' | 'unknown' } {
     const cfg = this.ctx.config();
-    if (!cfg) return undefined;
+    if (!cfg) return { kind: 'http' };
     const c = this.of(cfg);
     const ref = c.routes.serviceAt(address, port);
-    if (!ref || !TcpRouteTable.isTcp(ref)) return undefined;
-    return c.routes.decide(ref, address);
+    if (!ref) return { kind: 'unknown' };
+    if (!TcpRouteTable.isTcp(ref)) return { kind: 'http' };
+    return { kind: 'tcp', decision: c.routes.decide(ref, address, this.ctx.options.random) };
+  }
+
+  /** The decision for non-HTTP traffic to a destination no service claims (passthrough or blackhole). */
+  unknownDestination(address: string, port: number): TcpRouteDecision | undefined {
+    const cfg = this.ctx.config();
+    return cfg ? this.of(cfg).routes.unknown(address, port) : undefined;
   }
 
   /** The TCP route for a named service port (explicit listeners), whatever its protocol. */
@@ -132,11 +149,18 @@ export class TcpProxy {
     if (!cfg) return undefined;
     const c = this.of(cfg);
     const ref = c.routes.serviceNamed(host, port);
-    return ref ? c.routes.decide(ref, undefined) : undefined;
+    return ref ? c.routes.decide(ref, undefined, this.ctx.options.random) : undefined;
   }
 
-  /** Carries one outbound connection along `decision`. */
-  outbound(downstream: Socket, decision: TcpRouteDecision): void {
+  /**
+   * Carries one outbound connection along `decision`: to the chosen cluster, or (passthrough)
+   * straight to `original`, or (blackhole) nowhere.
+   */
+  outbound(
+    downstream: Socket,
+    decision: TcpRouteDecision,
+    original?: { address: string; port: number },
+  ): void {
     this.counters.outboundConnections++;
     const cfg = this.ctx.config();
     downstream.on('error', () => downstream.destroy());
@@ -145,9 +169,12 @@ export class TcpProxy {
       return;
     }
     const random = this.ctx.options.random;
-    const dest = pickTcpDestination(decision, random);
-    const cluster = cfg.clusters.get(dest.clusterKey);
-    const service = cfg.serviceFacts.get(decision.host) ?? UNKNOWN_SERVICE;
+    if (decision.kind !== 'route') {
+      this.external(cfg, downstream, decision.kind, original);
+      return;
+    }
+    const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
+    const service = (decision.service && cfg.serviceFacts.get(decision.service.host)) ?? UNKNOWN_SERVICE;
     const base: TcpConnectionRecord = {
       reporter: 'source',
       source: cfg.localFacts,
@@ -213,6 +240,46 @@ export class TcpProxy {
         ep.active--;
         release();
       });
+    });
+  }
+
+  /**
+   * Traffic to a destination outside the registry: under ALLOW_ANY it goes to its original
+   * destination as is (PassthroughCluster); under REGISTRY_ONLY it is closed (BlackHoleCluster).
+   */
+  private external(
+    cfg: ActiveConfig,
+    downstream: Socket,
+    kind: 'passthrough' | 'blackhole',
+    original: { address: string; port: number } | undefined,
+  ): void {
+    const name = kind === 'passthrough' ? 'PassthroughCluster' : 'BlackHoleCluster';
+    const rec: TcpConnectionRecord = {
+      reporter: 'source',
+      source: cfg.localFacts,
+      sourcePrincipal: this.ctx.certificate()?.bundle.spiffeId,
+      destination: UNKNOWN_WORKLOAD,
+      service: { host: name, name, namespace: UNKNOWN_SERVICE.namespace },
+      mtls: false,
+    };
+    if (kind === 'blackhole' || !original) {
+      this.counters.blackholed++;
+      const handle = this.ctx.telemetry.recordTcpOpen({ ...rec, responseFlags: 'NR' });
+      this.ctx.telemetry.recordTcpClose(handle, 0, 0);
+      downstream.destroy();
+      return;
+    }
+    downstream.pause();
+    const up = netConnect({ host: original.address, port: original.port, noDelay: true });
+    up.once('connect', () => {
+      this.counters.passthrough++;
+      this.splice(downstream, up, rec, () => undefined);
+    });
+    up.once('error', () => {
+      if (!up.connecting) return;
+      const handle = this.ctx.telemetry.recordTcpOpen({ ...rec, responseFlags: 'UF' });
+      this.ctx.telemetry.recordTcpClose(handle, 0, 0);
+      downstream.destroy();
     });
   }
 
