@@ -3,7 +3,7 @@
  * walked recursively in sorted order, parsed with lib/api. Two objects with the same kind,
  * namespace and name across the inputs are refused, naming both places.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { type Diagnostic, diagnostic, formatSource } from '../../lib/api/diagnostics.js';
 import { type LoadedObject, type ParseOptions, parseYaml } from '../../lib/api/parse.js';
@@ -75,9 +75,23 @@ async function expand(path: string, diagnostics: Diagnostic[]): Promise<string[]
     if (entry.name.startsWith('.')) continue;
     const full = join(path, entry.name);
     if (entry.isDirectory()) out.push(...(await expand(full, diagnostics)));
-    else if (entry.isFile() && EXTENSIONS.has(extname(entry.name).toLowerCase())) out.push(full);
+    else if (
+      EXTENSIONS.has(extname(entry.name).toLowerCase()) &&
+      (entry.isFile() || (await isFileLink(full)))
+    ) {
+      out.push(full);
+    }
   }
   return out;
+}
+
+/** A symlink to a file, as the kubelet mounts ConfigMap keys (`mesh.yaml -> ..data/mesh.yaml`). */
+async function isFileLink(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isSymbolicLink() && (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** Kinds whose ConfigMap copy carries only what the control plane reads, so it is not compared. */
