@@ -165,3 +165,33 @@ describe('certificates and endpoints over time', () => {
     expect(gone.workloads.map((w) => w.name)).toEqual(['reviews-v1-0']);
   });
 });
+
+describe('configuration mounted from a ConfigMap', () => {
+  it("follows the kubelet's atomic ..data symlink swap", async () => {
+    const { mkdir, rename, rm, symlink } = await import('node:fs/promises');
+    f = await fixture('');
+    await rm(join(f.configDir, 'mesh.yaml'));
+    // The kubelet's layout: a timestamped folder, `..data` pointing at it, and files linking through it.
+    const publish = async (stamp: string, weights: [number, number]) => {
+      await mkdir(join(f!.configDir, stamp));
+      await writeFile(join(f!.configDir, stamp, 'default.yaml'), bookinfoYaml(weights));
+    };
+    await publish('..2026_01_01_00_00_00.000000001', [75, 25]);
+    await symlink('..2026_01_01_00_00_00.000000001', join(f.configDir, '..data'));
+    await symlink('..data/default.yaml', join(f.configDir, 'default.yaml'));
+    cp = await startControlPlane(f);
+    const client = startClient({
+      address: `127.0.0.1:${cp.addresses.discovery.port}`,
+      trustBundlePem: await trustBundle(f),
+      token: cp.mintToken('default', 'reviews').token,
+    });
+    clients.push(client);
+    expect(weightOf(await client.nextSnapshot())).toBe(75);
+    await publish('..2026_01_01_00_01_00.000000002', [40, 60]);
+    await symlink('..2026_01_01_00_01_00.000000002', join(f.configDir, '..data_tmp'));
+    await rename(join(f.configDir, '..data_tmp'), join(f.configDir, '..data'));
+    await rm(join(f.configDir, '..2026_01_01_00_00_00.000000001'), { recursive: true });
+    await client.nextSnapshot((s) => weightOf(s) === 40);
+    expect(cp.status().lastConfigError).toBeUndefined();
+  });
+});
