@@ -11,6 +11,8 @@ import { type GatewayOptionsInput, parsePortMap, resolveGatewayOptions } from '.
 import { type AppProbe, DEFAULT_PROXY_OPTIONS, type ProxyOptionsInput } from './options.js';
 import { SidecarProxy } from './proxy.js';
 import type { CertificateSource, SnapshotSource } from './sources.js';
+import { parseTcpListeners } from './tcp/listeners.js';
+import { resolveZipkinOptions } from './telemetry-export/zipkin.js';
 
 export interface ProxyCliOptions {
   snapshot?: string;
@@ -33,6 +35,10 @@ export interface ProxyCliOptions {
   credentialDir?: string;
   portOffset?: string;
   portMap?: string;
+  /** Zipkin collector URL for span export (telemetry-export/zipkin.ts). */
+  traceCollector?: string;
+  /** Explicit TCP listeners, `LOCAL_PORT=HOST:PORT[,...]` (tcp/listeners.ts). */
+  tcpListener?: string;
 }
 
 export class UsageError extends Error {}
@@ -166,6 +172,20 @@ export async function proxyOptionsFromCli(
   if (o.gateway) options.gateway = gatewayOptionsFromCli(o);
   else if (o.credentialDir || o.portOffset || o.portMap)
     throw new UsageError('--credential-dir, --port-offset and --port-map need --gateway');
+  if (o.traceCollector !== undefined) {
+    try {
+      options.traceExport = resolveZipkinOptions({ endpoint: o.traceCollector });
+    } catch (err) {
+      throw new UsageError(`--trace-collector: ${(err as Error).message}`);
+    }
+  }
+  if (o.tcpListener !== undefined) {
+    try {
+      options.protocols = { tcpListeners: parseTcpListeners(o.tcpListener) };
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
   const adminSocket = o.adminSocket ?? env[ENV.adminSocket];
   if (adminSocket) options.adminSocket = adminSocket;
   if (log) options.log = log;

@@ -27,6 +27,14 @@ export function register(program: Command): void {
     .option('--health-port <port>', '/healthz/ready', String(PORTS.health))
     .option('--no-access-log', 'do not write the JSON access log to stdout')
     .option(
+      '--trace-collector <url>',
+      'export sampled spans as Zipkin v2 JSON to this collector (e.g. http://zipkin:9411/api/v2/spans)',
+    )
+    .option(
+      '--tcp-listener <list>',
+      'TCP listeners for hosts without capture, LOCAL_PORT=HOST:PORT[,...] (e.g. 15432=db:5432)',
+    )
+    .option(
       '--gateway',
       'run as a standalone ingress gateway: listen on the ports of the Gateway servers selecting this pod, no capture listeners',
     )
@@ -58,6 +66,7 @@ export function register(program: Command): void {
         '  tsmesh proxy --snapshot snapshot.json --cert-dir certs/ --address 127.0.0.1',
         '  tsmesh proxy --control-plane 10.0.0.2:15012 --trust-bundle root-cert.pem --token-file token --address 10.0.0.7',
         '  curl -s localhost:15000/clusters',
+        '  tsmesh proxy --snapshot snapshot.json --cert-dir certs/ --tcp-listener 15432=db:5432 --trace-collector http://127.0.0.1:9411/api/v2/spans',
         '  tsmesh proxy --gateway --control-plane 10.0.0.2:15012 --credential-dir /etc/tsmesh/credentials --port-offset 8000',
         '',
       ].join('\n'),

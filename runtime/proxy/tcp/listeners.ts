@@ -28,6 +28,26 @@ export interface TcpListenerSpec {
 
 export type ConnectionHandler = (socket: Socket) => void;
 
+/**
+ * Parses `LOCAL_PORT=HOST:PORT[,...]` (the `--tcp-listener` flag). Throws naming the entry and
+ * what is allowed.
+ */
+export function parseTcpListeners(text: string): TcpListenerSpec[] {
+  const out: TcpListenerSpec[] = [];
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const m = /^([0-9]{1,5})=([A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(entry);
+    const local = m ? Number(m[1]) : -1;
+    const remote = m ? Number(m[3]) : -1;
+    if (!m || local > 65535 || remote < 1 || remote > 65535) {
+      throw new Error(`--tcp-listener: '${entry}' is not LOCAL_PORT=HOST:PORT (e.g. 5432=db:5432)`);
+    }
+    out.push({ port: local, destination: `${m[2]}:${remote}` });
+  }
+  return out;
+}
+
 /** 'h2' when `buf` starts with the HTTP/2 preface, 'http1' when it cannot, 'more' when undecided. */
 export function sniffH2(buf: Buffer): 'h2' | 'http1' | 'more' {
   const n = Math.min(buf.length, H2_PREFACE.length);
