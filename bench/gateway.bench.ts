@@ -2,7 +2,8 @@
  * What the ingress gateway costs next to a sidecar's outbound path: the same request through
  * (a) gateway → server sidecar (mTLS) → app and (b) client sidecar → server sidecar (mTLS) → app,
  * plus (c) ALLOW_ANY passthrough from a sidecar straight to the app (no mesh hop), all in this
- * process on loopback. Keep-alive clients, CONCURRENCY requests in flight.
+ * process on loopback. Keep-alive clients, CONCURRENCY requests in flight. Each path runs twice:
+ * the first round also pays for JIT warm-up, so compare the second.
  *
  *   npm run bench gateway            (REQUESTS=5000, CONCURRENCY=16 by default)
  */
