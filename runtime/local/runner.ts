@@ -5,12 +5,14 @@
  * without root pods get loopback addresses and apps use their sidecar as an explicit proxy.
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo, Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { captureScript, parseList } from '../../lib/capture.js';
 import { ANNOTATIONS, PORTS } from '../../lib/constants.js';
 import { adminCall, adminRequest } from './admin-client.js';
 import { cleanupLeftovers, defaultLeaseDir, detectMode } from './environment.js';
+import { forward } from './forwarder.js';
 import { acquireLease, type Lease, processStart } from './leases.js';
 import { LogSink } from './logs.js';
 import { readManifests } from './manifests.js';
@@ -73,6 +75,7 @@ export class LocalMesh {
   private state?: MeshState;
   private stopping?: Promise<void>;
   private plan?: MeshPlan;
+  private ingressServer?: Server;
 
   constructor(options: RunnerOptions = {}) {
     const cwd = options.cwd ?? process.cwd();
@@ -161,6 +164,7 @@ export class LocalMesh {
       writeState(this.state);
       await this.startControlPlane(manifests.files, root);
       await Promise.all(this.state.pods.map((p, k) => this.startPod(plan, p, k, root)));
+      await this.exposeIngress(plan);
       this.state.phase = 'ready';
       writeState(this.state);
       return this.state;
@@ -374,9 +378,6 @@ export class LocalMesh {
       }
       await this.waitApps(pod, rec);
       rec.phase = 'ready';
-      // The first ingress gateway's URL (docs/gateway.md): its pod address and Gateway server port.
-      if (pod.gateway && !state.ingress && pod.ports[0])
-        state.ingress = { url: `http://${rec.address}:${pod.ports[0].containerPort}/` };
       writeState(state);
     } catch (e) {
       rec.phase = 'failed';
@@ -421,6 +422,66 @@ export class LocalMesh {
     if (reason) throw new Error(`${rec.name}: ${reason}`);
   }
 
+  /**
+   * The ingress URL: a Service selecting a gateway pod. In the fallback the gateway's loopback
+   * address is reachable as is; with namespaces a forwarder inside the gateway's namespace
+   * listens on a Unix socket and the runner serves it on 127.0.0.1 (no route, no host rule).
+   */
+  private async exposeIngress(plan: MeshPlan): Promise<void> {
+    const state = this.state!;
+    for (const svc of plan.services) {
+      const k = plan.pods.findIndex(
+        (p) => p.gateway && p.namespace === svc.namespace && selects(svc.selector, p.labels),
+      );
+      if (k < 0 || svc.ports.length === 0) continue;
+      const pod = plan.pods[k];
+      const rec = state.pods[k];
+      const port = svc.ports[0];
+      const target = resolveTargetPort(port.targetPort, pod) ?? port.port;
+      if (state.mode === 'loopback') {
+        state.ingress = {
+          url: `http://${rec.address}:${target}/`,
+          target: `${pod.namespace}/${pod.name} ${rec.address}:${target}`,
+        };
+        return;
+      }
+      const socket = join(state.socketDir, `ingress.${pod.namespace}.${pod.name}.sock`);
+      const proc = this.spawn(
+        {
+          name: `${pod.name}/ingress-forwarder`,
+          argv: [
+            process.execPath,
+            join(state.root, 'build', 'runtime', 'local', 'forwarder.js'),
+            socket,
+            rec.address,
+            String(target),
+          ],
+          env: processEnvForTsmesh(),
+          cwd: this.o.cwd,
+          netns: rec.netns,
+        },
+        'gateway',
+        rec,
+      );
+      await waitUntil('ingress forwarder', async () => existsSync(socket), {
+        timeoutMs: 10_000,
+        abort: () => (proc.running ? undefined : `exited with code ${proc.exitCode}`),
+      });
+      const server = forward({ path: socket });
+      const hostPort = await listenFirstFree(server, [port.port, target, 0]);
+      this.ingressServer = server;
+      state.ingress = {
+        url: `http://127.0.0.1:${hostPort}/`,
+        target: `${pod.namespace}/${pod.name} ${rec.address}:${target}`,
+      };
+      this.logs.line(
+        'tsmesh',
+        `ingress ${svc.namespace}/${svc.name} → ${pod.name} ${rec.address}:${target} at ${state.ingress.url}`,
+      );
+      return;
+    }
+  }
+
   /** Stops apps, then sidecars, then the control plane; removes the network and the lease. */
   stop(force = false): Promise<void> {
     if (this.stopping) {
@@ -438,6 +499,7 @@ export class LocalMesh {
       await Promise.all(byRole(['app']).map((p) => p.proc.stop(grace)));
       await Promise.all(byRole(['sidecar', 'gateway']).map((p) => p.proc.stop(grace)));
       await Promise.all(byRole(['control-plane']).map((p) => p.proc.stop(grace)));
+      this.ingressServer?.close();
       if (this.topo?.mode === 'netns') await destroyInstance(this.topo.prefix);
       this.lease?.release();
       if (this.state) removeState(this.state.stateDir);
@@ -493,6 +555,22 @@ function processEnvForTsmesh(): Record<string, string> {
     if (v !== undefined) out[key] = v;
   }
   return out;
+}
+
+function listenFirstFree(server: Server, ports: number[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const attempt = (i: number) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        if (i + 1 < ports.length && (err.code === 'EADDRINUSE' || err.code === 'EACCES')) attempt(i + 1);
+        else reject(err);
+      });
+      server.listen(ports[i], '127.0.0.1', () => {
+        server.removeAllListeners('error');
+        resolve((server.address() as AddressInfo).port);
+      });
+    };
+    attempt(0);
+  });
 }
 
 async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {

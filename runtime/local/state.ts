@@ -69,7 +69,8 @@ export interface MeshState {
   };
   pods: PodRecord[];
   services: ServiceRecord[];
-  ingress?: { url: string; forwarderPid?: number };
+  /** The ingress gateway: the URL to use from this machine and the pod address behind it. */
+  ingress?: { url: string; target?: string };
 }
 
 export function statePath(stateDir: string): string {

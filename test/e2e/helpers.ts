@@ -42,15 +42,19 @@ export function cli(args: string[], input?: string): CliResult {
 }
 
 /**
- * Bookinfo as `npm run synth` writes it, minus the ingress gateway Deployment (these scenarios
- * are sidecar to sidecar; one process less on a 2-core machine), plus an unmeshed `legacy/sleep`.
+ * Bookinfo as `npm run synth` writes it, plus an unmeshed `legacy/sleep`; without the ingress
+ * gateway Deployment unless asked (most scenarios are sidecar to sidecar; one process less on a
+ * 2-core machine).
  */
-export function bookinfoManifests(dir: string): string[] {
+export function bookinfoManifests(dir: string, options: { gateway?: boolean } = {}): string[] {
   const app = new App({ outdir: dir });
   new BookinfoChart(app, 'bookinfo');
   const docs = parseAllDocuments(app.synthYaml())
     .map((d) => d.toJS())
-    .filter((o) => o && !(o.kind === 'Deployment' && o.metadata.name === 'tsmesh-ingressgateway'));
+    .filter(
+      (o) =>
+        o && (options.gateway || !(o.kind === 'Deployment' && o.metadata.name === 'tsmesh-ingressgateway')),
+    );
   const file = join(dir, 'bookinfo.k8s.yaml');
   writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'));
   return [file, join(ROOT, 'test/e2e/fixtures/legacy-sleep.yaml')];

@@ -36,7 +36,7 @@ async function sleepToReviews(): Promise<Record<string, number>> {
 
 describe('bookinfo traffic', () => {
   beforeAll(() => {
-    const files = bookinfoManifests(mesh.dir);
+    const files = bookinfoManifests(mesh.dir, { gateway: true });
     original = objectYaml(files[0], 'VirtualService', 'reviews');
     mesh.up(files);
   });
@@ -62,6 +62,18 @@ describe('bookinfo traffic', () => {
       v2: seen.v2,
       v3: 0,
     });
+  });
+
+  it('serves productpage through the ingress gateway at the URL up printed, on 127.0.0.1', async () => {
+    const url = mesh.state.ingress!.url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(mesh.state.ingress!.target).toMatch(
+      /^tsmesh-system\/tsmesh-ingressgateway-0 10\.244\.\d+\.\d+:8080$/,
+    );
+    const page = await fetch(new URL('productpage?u=normal', url));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Reviewer1');
+    expect((await fetch(new URL('nowhere', url))).status).toBe(404);
   });
 
   it('sends every request of end-user jason to v2', async () => {

@@ -14,6 +14,7 @@ import { loadFromPod } from '../pod-exec.js';
 import { LocalMesh } from '../runner.js';
 import { table } from '../table.js';
 import type { LocalMode } from '../topology.js';
+import { validateConfig } from './validate.js';
 
 export interface DemoOptions {
   paths: string[];
@@ -75,6 +76,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     mode: o.mode,
     out: log,
     color: false,
+    validate: validateConfig,
   });
   let interrupted = false;
   const onSignal = () => {

@@ -20,11 +20,10 @@ export function printSummary(state: MeshState, out: Writable, color: boolean): v
     `\n${bold(`tsmesh: ${state.pods.length} pods ready`)} (${state.mode === 'netns' ? 'network namespaces, transparent capture' : 'loopback fallback, explicit proxy'})\n\n`,
   );
   out.write(table(['namespace', 'pod', 'status', 'proxy', 'version', 'address'], podRows(state)));
-  if (state.ingress) out.write(`\ningress: ${state.ingress.url}\n`);
-  const gw = state.mode === 'netns' && state.ingress ? state.pods.find((p) => p.gateway) : undefined;
-  if (gw && state.ingress)
+  if (state.ingress) {
     out.write(
-      `  (pod network only; from this machine: tsmesh exec -n ${gw.namespace} ${gw.name} -- curl ${state.ingress.url.replace(gw.address, '127.0.0.1')})\n`,
+      `\ningress: ${state.ingress.url}${state.ingress.target ? `  (${state.ingress.target})` : ''}\n`,
     );
+  }
   out.write('\n');
 }
