@@ -16,6 +16,8 @@ import { resolveZipkinOptions } from './telemetry-export/zipkin.js';
 
 export interface ProxyCliOptions {
   snapshot?: string;
+  /** Protocol to peer sidecars for HTTP ports (options.ts meshAlpn). */
+  meshAlpn?: string;
   certDir?: string;
   controlPlane?: string;
   trustBundle?: string;
@@ -161,6 +163,7 @@ export async function proxyOptionsFromCli(
     drainSeconds,
     appProbes,
     accessLog: o.accessLog !== false,
+    ...(o.meshAlpn !== undefined ? { meshAlpn: o.meshAlpn } : {}),
     ports: {
       outbound: port('outbound-port', o.outboundPort, PORTS.outbound),
       inbound: port('inbound-port', o.inboundPort, PORTS.inbound),

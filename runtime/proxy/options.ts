@@ -41,7 +41,10 @@ export interface ProxyOptions {
   adminSocket?: string;
   /** How long a drain keeps the app's outbound calls working before the proxy stops. */
   drainSeconds: number;
-  /** Mesh ALPN the client side offers to peer sidecars for HTTP clusters (only `tsmesh-http/1.1` for now). */
+  /**
+   * Protocol between sidecars for HTTP ports: `tsmesh-http/1.1` (default, cheaper per request in
+   * bench/mesh-alpn.bench.ts) or `tsmesh-h2` (one multiplexed session per peer).
+   */
   meshAlpn: string;
   /** Most header lines per request (counted on the raw headers): more gets 431. */
   maxHeadersCount: number;
@@ -152,11 +155,8 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     problems.push(`adminHost must be a loopback address (admin is never exposed), got '${o.adminHost}'`);
   }
   if (!(o.drainSeconds >= 0)) problems.push(`drainSeconds must be >= 0, got ${o.drainSeconds}`);
-  // HTTP/2 between sidecars for HTTP/1.1 apps needs the server side to speak HTTP/1.1 to the app
-  // from an HTTP/2 session; until it does, only tsmesh-http/1.1 is offered (bench/mesh-alpn.bench.ts
-  // measured it cheaper per request anyway).
-  if (o.meshAlpn !== MESH_ALPN.http11) {
-    problems.push(`meshAlpn must be '${MESH_ALPN.http11}', got '${o.meshAlpn}'`);
+  if (o.meshAlpn !== MESH_ALPN.http11 && o.meshAlpn !== MESH_ALPN.h2) {
+    problems.push(`meshAlpn must be '${MESH_ALPN.http11}' or '${MESH_ALPN.h2}', got '${o.meshAlpn}'`);
   }
   for (const key of [
     'maxHeadersCount',
