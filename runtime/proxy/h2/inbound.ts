@@ -24,6 +24,7 @@ import {
 } from '../telemetry/index.js';
 import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
 import { isGrpcContentType } from './grpc.js';
+import { appSpeaksH2, type Http1Bridge } from './http1-bridge.js';
 import { localReplyH2 } from './reply.js';
 import { isHygieneError, listToHeaders, prepareH2 } from './request.js';
 
@@ -39,6 +40,10 @@ export interface H2Connection {
 export interface H2InboundDeps {
   /** The local app on `port`, over h2c. */
   app(port: number): H2Upstream;
+  /** The declared protocol of an app port (`http2`, `grpc`, `http`...), undefined when unknown. */
+  appProtocol(cfg: ActiveConfig, port: number): string | undefined;
+  /** The local app on `port`, over HTTP/1.1 (ports not declared HTTP/2 or gRPC). */
+  http1: Http1Bridge;
   decoder: PeerMetadataDecoder;
   replayBytes: number;
 }
@@ -136,6 +141,10 @@ export function handleInboundStream(
     ':scheme': 'http',
   };
   listToHeaders(list, out);
+  if (!appSpeaksH2(deps.appProtocol(cfg, port), ex.grpc)) {
+    void deps.http1.forward(stream, port, out, ex).then(finish);
+    return;
+  }
   void forwardH2(
     stream,
     {

@@ -12,6 +12,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
+import { targetPortOf } from '../../../lib/routing/registry.js';
 import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
@@ -20,6 +21,7 @@ import { formatMeshSni } from '../tls/sni.js';
 import { UpstreamEndpoint } from '../upstream/cluster.js';
 import { UpstreamTlsError } from '../upstream/connector.js';
 import type { H2Upstream } from './forward.js';
+import { Http1Bridge } from './http1-bridge.js';
 import { type H2Connection, handleInboundStream } from './inbound.js';
 import { handleOutboundStream } from './outbound.js';
 import { H2_WINDOW_DEFAULTS, type H2Target, type H2WindowOptions, SessionPool } from './sessions.js';
@@ -46,6 +48,8 @@ export class H2Proxy {
   private readonly pool: SessionPool;
   private readonly appEndpoints = new Map<number, UpstreamEndpoint>();
   private readonly decoder = new PeerMetadataDecoder();
+  private readonly http1: Http1Bridge;
+  private readonly protocolsByConfig = new WeakMap<ActiveConfig, Map<number, string>>();
   /** Bytes already read from the connection being handed over (the sniffed preface). */
   private replay: Buffer | null = null;
 
@@ -55,6 +59,7 @@ export class H2Proxy {
   ) {
     this.options = { ...H2_DEFAULTS, ...options } satisfies H2Options;
     this.pool = new SessionPool(this.options);
+    this.http1 = new Http1Bridge(ctx.options.appHost);
     const settings = {
       initialWindowSize: this.options.streamWindowBytes,
       maxConcurrentStreams: this.options.maxConcurrentStreams,
@@ -97,7 +102,13 @@ export class H2Proxy {
         const conn = (stream.session?.socket as Tagged | undefined)?.[CONNECTION] ?? { mtls: false };
         handleInboundStream(
           ctx,
-          { app: (port) => this.appUpstream(port), decoder: this.decoder, replayBytes },
+          {
+            app: (port) => this.appUpstream(port),
+            appProtocol: (cfg, port) => this.appProtocols(cfg).get(port),
+            http1: this.http1,
+            decoder: this.decoder,
+            replayBytes,
+          },
           conn,
           stream,
           headers,
@@ -167,6 +178,34 @@ export class H2Proxy {
     };
   }
 
+  /** App port → declared protocol, from the Services selecting this workload and its own ports. */
+  private appProtocols(cfg: ActiveConfig): Map<number, string> {
+    let map = this.protocolsByConfig.get(cfg);
+    if (map) return map;
+    map = new Map();
+    const proxy = cfg.snapshot.proxy;
+    const self = cfg.snapshot.workloads.find(
+      (w) =>
+        w.namespace === proxy.namespace && (proxy.pod ? w.name === proxy.pod : w.workload === proxy.workload),
+    );
+    for (const p of self?.ports ?? []) if (p.protocol) map.set(p.containerPort, p.protocol);
+    for (const svc of cfg.table.services.values()) {
+      if (
+        svc.kind !== 'Service' ||
+        svc.namespace !== proxy.namespace ||
+        !self ||
+        !svc.workloads.includes(self)
+      )
+        continue;
+      for (const p of svc.ports) {
+        const target = targetPortOf(p, self.ports);
+        if (target !== undefined && p.protocol !== 'auto') map.set(target, p.protocol);
+      }
+    }
+    this.protocolsByConfig.set(cfg, map);
+    return map;
+  }
+
   private appUpstream(port: number): H2Upstream {
     let ep = this.appEndpoints.get(port);
     if (!ep) {
@@ -201,6 +240,7 @@ export class H2Proxy {
     for (const s of this.sessions) s.destroy();
     this.sessions.clear();
     this.pool.destroy();
+    this.http1.close();
   }
 }
 

@@ -1,0 +1,135 @@
+/**
+ * HTTP/2 in, HTTP/1.1 out: the server sidecar's last hop when a request arrived over HTTP/2 (from
+ * a client sidecar, or h2c from a plaintext client) but the app port is not declared HTTP/2 or
+ * gRPC. The stream's headers become an HTTP/1.1 request (`:authority` → Host), bodies stream both
+ * ways with backpressure, HTTP/1.1 trailers (rare) become HTTP/2 trailers. Keep-alive
+ * connections to the app are pooled per port.
+ */
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { LOCAL_REPLY } from '../exchange.js';
+import type { H2Exchange } from './forward.js';
+import { localReplyH2 } from './reply.js';
+
+const RESPONSE_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** App ports whose protocol makes the server sidecar speak h2c to the app. */
+export function appSpeaksH2(protocol: string | undefined, grpc: boolean): boolean {
+  if (protocol === 'http2' || protocol === 'grpc' || protocol === 'grpc-web') return true;
+  // An undeclared port: a gRPC request can only be served over HTTP/2.
+  return (protocol === undefined || protocol === 'auto') && grpc;
+}
+
+export class Http1Bridge {
+  private readonly agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
+
+  constructor(private readonly appHost: string) {}
+
+  /** Forwards one stream to the app on `port`; resolves when the downstream stream is done. */
+  forward(
+    down: ServerHttp2Stream,
+    port: number,
+    headers: OutgoingHttpHeaders,
+    ex: H2Exchange,
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
+      ex.upstreamCluster = `inbound|${port}||`;
+      ex.upstreamHost = `${this.appHost}:${port}`;
+      const out: OutgoingHttpHeaders = {};
+      for (const name in headers) if (!name.startsWith(':')) out[name] = headers[name];
+      out.host = String(headers[':authority'] ?? '');
+      let settled = false;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        resolve();
+      };
+      const req = httpRequest({
+        host: this.appHost,
+        port,
+        method: String(headers[':method'] ?? 'GET'),
+        path: String(headers[':path'] ?? '/'),
+        headers: out,
+        agent: this.agent,
+      });
+      let responded = false;
+      req.on('response', (res: IncomingMessage) => {
+        responded = true;
+        const status = res.statusCode ?? 502;
+        ex.status = status;
+        const h: OutgoingHttpHeaders = {};
+        for (const name in res.headers) if (!RESPONSE_DROP.has(name)) h[name] = res.headers[name];
+        if (ex.requestId && h['x-request-id'] === undefined) h['x-request-id'] = ex.requestId;
+        try {
+          down.respond({ ':status': status, ...h }, { waitForTrailers: true });
+        } catch {
+          res.destroy();
+          ex.flag('UPE');
+          done();
+          return;
+        }
+        down.on('wantTrailers', () => {
+          const t: OutgoingHttpHeaders = {};
+          for (const name in res.trailers) t[name] = res.trailers[name];
+          try {
+            down.sendTrailers(t);
+          } catch {
+            down.close();
+          }
+        });
+        res.on('data', (chunk: Buffer) => {
+          ex.responseBytes += chunk.length;
+          if (!down.write(chunk)) {
+            res.pause();
+            down.once('drain', () => res.resume());
+          }
+        });
+        res.on('end', () => down.end());
+        res.on('error', () => {
+          ex.flag('UC');
+          down.close(constants.NGHTTP2_INTERNAL_ERROR);
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (responded) return;
+        const refused = err.code === 'ECONNREFUSED';
+        ex.flag(refused ? 'UF' : 'UC');
+        localReplyH2(
+          down,
+          ex,
+          503,
+          refused ? LOCAL_REPLY.connectFailure : LOCAL_REPLY.connectionTermination,
+          {
+            grpc: ex.grpc,
+          },
+        );
+      });
+      down.on('data', (chunk: Buffer) => {
+        ex.requestBytes += chunk.length;
+        if (!req.write(chunk)) {
+          down.pause();
+          req.once('drain', () => down.resume());
+        }
+      });
+      down.on('end', () => req.end());
+      down.on('close', () => {
+        if (!down.writableFinished) {
+          if (!ex.hasFlag('UC') && ex.status !== 503) ex.flag('DC');
+          req.destroy();
+        }
+        done();
+      });
+      down.resume();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
