@@ -6,6 +6,8 @@
  *   npm run bench proxy                      # build, CONNS=32 and CONNS=1 runs, verdicts, profile
  *   ROUNDS=1 DURATION=5 npm run bench proxy  # quicker, noisier
  *   SKIP_BUILD=1 SKIP_PROFILE=1 CONNS_LIST=32 npm run bench proxy
+ *   npx tsx bench/proxy.bench.ts --report RESULTS-C32.jsonl [RESULTS-C1.jsonl]   # re-print an earlier run
+ *   npx tsx bench/proxy.bench.ts --summarize FILE.cpuprofile [TOP]                 # re-read a profile
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
@@ -297,21 +299,30 @@ function waitFor200(port: string, deadline: number): Promise<boolean> {
   });
 }
 
-function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.pid === undefined) return done();
-    child.once('exit', () => done());
+/** SIGTERM to the whole process group, then waits until every member is gone (SIGKILL after graceMs). */
+async function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {
+  const pgid = child.pid;
+  if (pgid === undefined) return;
+  const alive = () => {
     try {
-      process.kill(-child.pid, 'SIGTERM');
+      process.kill(-pgid, 0);
+      return true;
     } catch {
-      return done();
+      return false;
     }
-    setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {}
-    }, graceMs).unref();
-  });
+  };
+  try {
+    process.kill(-pgid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {}
+  }
 }
 
 async function profile(): Promise<string> {
@@ -322,7 +333,7 @@ async function profile(): Promise<string> {
   const ports = { BACKEND_PORT: '39390', LISTEN_PORT: '39391', HOP_PORT: '39392' };
   const backend = spawn(
     'bash',
-    ['-c', `${pin ? 'taskset -c 0 ' : ''}exec node ${JSON.stringify(join(YARDSTICK, 'backend.js'))}`],
+    ['-c', `exec ${pin ? 'taskset -c 0 ' : ''}node ${JSON.stringify(join(YARDSTICK, 'backend.js'))}`],
     { detached: true, stdio: 'ignore', env: { ...env, PORT: ports.BACKEND_PORT } },
   );
   const pathEnv = {
@@ -367,6 +378,28 @@ async function profile(): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--report') {
+    // Re-print the tables and the targets of earlier harness runs: --report CONNS32.jsonl [CONNS1.jsonl]
+    const [loadedFile, singleFile] = process.argv.slice(3);
+    const read = (f: string | undefined) =>
+      f === undefined
+        ? undefined
+        : readFileSync(f, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as Result);
+    for (const f of [loadedFile, singleFile].filter((x): x is string => x !== undefined)) {
+      const r = spawnSync(join(YARDSTICK, 'run.sh'), ['--report', f], { encoding: 'utf8' });
+      console.log(`${f}\n\n${r.stdout}`);
+    }
+    const v = verdicts(read(loadedFile), read(singleFile));
+    console.log(
+      `| check | measured | target | |\n|---|---:|---|---|\n${v
+        .map((x) => `| ${x.what} | ${x.value} | ${x.target} | ${x.ok ? 'met' : 'NOT met'} |`)
+        .join('\n')}`,
+    );
+    return;
+  }
   if (process.argv[2] === '--summarize') {
     console.log(summarizeProfile(process.argv[3], Number(process.argv[4] ?? 25)));
     return;
@@ -375,7 +408,9 @@ async function main(): Promise<void> {
   build();
   checkTools();
   const runs = new Map<string, { table: string; results: Result[] }>();
-  for (const conns of (env.CONNS_LIST ?? '32,1').split(',')) runs.set(conns, runHarness(conns));
+  // CONNS_LIST=none: only the profile.
+  const connsList = (env.CONNS_LIST ?? '32,1').split(',').filter((c) => c !== '' && c !== 'none');
+  for (const conns of connsList) runs.set(conns, runHarness(conns));
   const report: string[] = [];
   for (const [conns, run] of runs) report.push(`### CONNS=${conns}\n\n${run.table}`);
   const v = verdicts(runs.get('32')?.results, runs.get('1')?.results);
@@ -384,8 +419,10 @@ async function main(): Promise<void> {
       .map((x) => `| ${x.what} | ${x.value} | ${x.target} | ${x.ok ? 'met' : 'NOT met'} |`)
       .join('\n')}`,
   );
-  if (env.SKIP_PROFILE !== '1')
-    report.push(`### CPU profile, mTLS pair under wrk -c32\n\n${await profile()}`);
+  if (env.SKIP_PROFILE !== '1') {
+    const summary = await profile().catch((err: Error) => `profile failed: ${err.message}`);
+    report.push(`### CPU profile, mTLS pair under wrk -c32\n\n${summary}`);
+  }
   const text = report.join('\n\n');
   mkdirSync(OUT_DIR, { recursive: true });
   const file = join(OUT_DIR, `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.md`);
