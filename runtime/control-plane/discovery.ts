@@ -22,6 +22,7 @@ export interface DiscoveryOptions {
   metrics: ControlPlaneMetrics;
   debounceMs: number;
   debounceMaxMs: number;
+  maxInflightBytes: number;
   settleMs: number;
   trustDomain: () => string;
   issue: (session: DiscoverySession, csr: CsrMessage) => Promise<IssuedForWorkload>;
@@ -56,6 +57,8 @@ export class Discovery implements SessionHandler {
   private versionCounter = Date.now() * 1000;
   private builder?: SnapshotBuilder;
   private readonly jsonCache = new WeakMap<object, string>();
+  private inflightBytes = 0;
+  private readonly waiting = new Set<DiscoverySession>();
   private lastChangeAt = 0;
   private waiters = new Set<Waiter>();
 
@@ -236,6 +239,8 @@ export class Discovery implements SessionHandler {
 
   onClose(session: DiscoverySession): void {
     this.o.sessions.delete(session);
+    this.waiting.delete(session);
+    this.release(session);
     if (session.instance) this.o.registry.release(session.instance.namespace, session.instance.name, session);
     this.checkWaiters();
   }
@@ -309,6 +314,12 @@ export class Discovery implements SessionHandler {
       session.pushPending = true;
       return;
     }
+    // Bound the bytes queued towards slow proxies: later pushes wait for answers.
+    if (session.sentVersion !== undefined && this.inflightBytes >= this.o.maxInflightBytes) {
+      session.pushPending = true;
+      this.waiting.add(session);
+      return;
+    }
     session.pushPending = false;
     const built = builder.build(session.proxy!);
     const contentKey = `${built.content.contentHash}|${built.proxyJson}`;
@@ -325,7 +336,10 @@ export class Discovery implements SessionHandler {
     session.sentChangeAt = changeAt;
     session.sentContentKey = contentKey;
     try {
-      this.o.metrics.pushBytes += session.sendJson(frame);
+      const bytes = session.sendJson(frame);
+      session.inflightBytes = bytes;
+      this.inflightBytes += bytes;
+      this.o.metrics.pushBytes += bytes;
       this.o.metrics.pushes++;
     } catch (err) {
       session.nackError = `snapshot not sent: ${(err as Error).message}`;
@@ -334,7 +348,19 @@ export class Discovery implements SessionHandler {
     }
   }
 
-  private pushIfPending(session: DiscoverySession): void {
+  /** The answered (or closed) snapshot no longer counts against the in-flight budget. */
+  private release(session: DiscoverySession): void {
+    this.inflightBytes -= session.inflightBytes;
+    session.inflightBytes = 0;
+    for (const next of this.waiting) {
+      if (this.inflightBytes >= this.o.maxInflightBytes) break;
+      this.waiting.delete(next);
+      if (next !== session) this.pushIfPending(next, false);
+    }
+  }
+
+  private pushIfPending(session: DiscoverySession, release = true): void {
+    if (release) this.release(session);
     if (!session.pushPending || session.closed || !session.proxy) return;
     this.pushTo(
       session,

@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** ...but at most this long after the first change of a burst. @default 1000 */
   debounceMaxMs?: number;
+  /** Snapshot bytes sent and not yet answered, across proxies; more pushes wait. @default 64 MiB */
+  maxInflightBytes?: number;
   /** How long a disconnected sidecar's endpoints stay. @default 30000 */
   graceMs?: number;
   /** How long restored registry entries wait for their sidecars after a restart. @default 60000 */
@@ -68,6 +70,7 @@ export function withDefaults(o: ControlPlaneOptions) {
     adminServiceAccounts: [] as string[],
     debounceMs: 100,
     debounceMaxMs: 1000,
+    maxInflightBytes: 64 * 1024 * 1024,
     graceMs: 30_000,
     warmupMs: 60_000,
     settleMs: 2000,

@@ -132,6 +132,7 @@ export class ControlPlane implements AdminBackend {
       metrics: this.metrics,
       debounceMs: o.debounceMs,
       debounceMaxMs: o.debounceMaxMs,
+      maxInflightBytes: o.maxInflightBytes,
       settleMs: o.settleMs,
       trustDomain: () => this.trustDomain,
       issue: (session, csr) => this.issueForSession(session, csr),

@@ -37,6 +37,8 @@ export class DiscoverySession {
   sentContentKey?: string;
   /** Content changed while a snapshot was unanswered; send the newest on the answer. */
   pushPending = false;
+  /** Bytes of the unanswered snapshot. */
+  inflightBytes = 0;
   ackedVersion?: number;
   ackedHash?: string;
   nackError?: string;
