@@ -26,7 +26,10 @@ export function register(program: Command): void {
     .option('--stats-port <port>', '/stats/prometheus and rewritten app probes', String(PORTS.stats))
     .option('--health-port <port>', '/healthz/ready', String(PORTS.health))
     .option('--no-access-log', 'do not write the JSON access log to stdout')
-    .option('--mesh-alpn <alpn>', 'protocol to peer sidecars for HTTP ports: tsmesh-http/1.1 (default) or tsmesh-h2')
+    .option(
+      '--mesh-alpn <alpn>',
+      'protocol to peer sidecars for HTTP ports: tsmesh-http/1.1 (default) or tsmesh-h2',
+    )
     .option(
       '--trace-collector <url>',
       'export sampled spans as Zipkin v2 JSON to this collector (e.g. http://zipkin:9411/api/v2/spans)',
