@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshObject } from '../../lib/api/types.js';
 import type { WorkloadInstance } from '../../lib/model.js';
@@ -103,6 +103,22 @@ describe('TCP passthrough through two sidecars over mTLS', () => {
     expect(
       find(metrics(server), 'istio_tcp_received_bytes_total', { reporter: 'destination' })[0].value,
     ).toBe(100_000);
+  });
+
+  it('keeps the reply direction open after the client half-closes', async () => {
+    const reply = await new Promise<string>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: listenerPort });
+      let got = '';
+      s.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got));
+      // Send everything and half-close at once: the answer must still come back.
+      s.end('x'.repeat(50_000));
+    });
+    expect(reply).toMatch(/^db-v[12]\n/);
+    expect(reply.length).toBe(6 + 50_000);
   });
 
   it('splits connections by the weights of the tcp route', async () => {

@@ -116,7 +116,7 @@ export function createOutboundFront(
   deps: OutboundFrontDeps,
   sockets: Set<Socket>,
 ): NetServer {
-  return createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+  return createNetServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -182,7 +182,7 @@ export function createTcpListener(
   if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`tcpListeners: destination must be 'host:port', got '${spec.destination}'`);
   }
-  return createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+  return createNetServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     const decision = tcp.routeForHost(host, port);

@@ -270,7 +270,12 @@ export class TcpProxy {
       return;
     }
     downstream.pause();
-    const up = netConnect({ host: original.address, port: original.port, noDelay: true });
+    const up = netConnect({
+      host: original.address,
+      port: original.port,
+      noDelay: true,
+      allowHalfOpen: true,
+    });
     up.once('connect', () => {
       this.counters.passthrough++;
       this.splice(downstream, up, rec, () => undefined);
@@ -286,6 +291,7 @@ export class TcpProxy {
   /** Carries one verified `tsmesh-tcp` connection to the app, if policy allows it. */
   inbound(socket: Socket, conn: MeshConnection): void {
     this.counters.inboundConnections++;
+    socket.allowHalfOpen = true;
     socket.on('error', () => socket.destroy());
     const cfg = this.ctx.config();
     const port = conn.port;
@@ -318,7 +324,7 @@ export class TcpProxy {
         socket.destroy();
         return;
       }
-      const app = netConnect({ host: this.ctx.options.appHost, port, noDelay: true });
+      const app = netConnect({ host: this.ctx.options.appHost, port, noDelay: true, allowHalfOpen: true });
       app.once('connect', () => this.splice(socket, app, rec, () => undefined, length));
       app.once('error', () => {
         if (app.connecting) {
@@ -410,7 +416,12 @@ export class TcpProxy {
           }
         : undefined,
     });
-    connect(undefined, (err, socket) => (err ? done(err) : done(null, socket as Socket)));
+    connect(undefined, (err, socket) => {
+      if (err || !socket) return done(err ?? new Error('no socket'));
+      // A half-close (FIN) travels end to end: the other direction keeps flowing.
+      (socket as Socket).allowHalfOpen = true;
+      done(null, socket as Socket);
+    });
   }
 
   /** Closes every open connection. */
