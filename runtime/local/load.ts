@@ -19,6 +19,8 @@ export interface LoadSummary {
   errors: Record<string, number>;
   bodies: { status: number; count: number; body: string }[];
   headers: Record<string, Record<string, number>>;
+  /** GETs sent again because a reused keep-alive connection had just been closed by the server. */
+  staleConnectionRetries: number;
 }
 
 export interface LoadOptions {
@@ -54,9 +56,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     errors: {},
     bodies: [],
     headers: {},
+    staleConnectionRetries: 0,
   };
   const bodies = new Map<string, { status: number; count: number; body: string }>();
-  const one = () =>
+  const one = (attempt = 0): Promise<void> =>
     new Promise<void>((resolve) => {
       const req = request(
         {
@@ -91,6 +94,18 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed just as it was reused: like browsers, send
+        // an idempotent request once more on a fresh connection (counted apart, never hidden).
+        if (
+          attempt === 0 &&
+          req.reusedSocket &&
+          (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
+          o.method === 'GET'
+        ) {
+          summary.staleConnectionRetries++;
+          one(1).then(resolve);
+          return;
+        }
         const code = err.code ?? err.message;
         summary.errors[code] = (summary.errors[code] ?? 0) + 1;
         resolve();

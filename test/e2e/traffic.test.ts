@@ -50,7 +50,7 @@ describe('bookinfo traffic', () => {
     const before = await sleepToReviews();
     const summary = await mesh.load('sleep', { url: REVIEWS, requests: 1000, concurrency: 8 });
     const seen = versions(summary);
-    expect(summary.statuses).toEqual({ 200: 1000 });
+    expect({ statuses: summary.statuses, errors: summary.errors }).toEqual({ statuses: { 200: 1000 }, errors: {} });
     expect(seen.v1 + seen.v2).toBe(1000);
     // 5 percentage points is more than 3.6 standard deviations of a fair 75/25 draw of 1000.
     expect(seen.v1 / 1000).toBeGreaterThan(0.7);
@@ -105,6 +105,25 @@ describe('bookinfo traffic', () => {
     const all = versions(await mesh.load('sleep', { url: REVIEWS, requests: 150 }));
     expect(Object.keys(all).sort()).toEqual(['v1', 'v2', 'v3']);
     expect(mesh.apply(original).status).toBe(0);
+  });
+
+  it('shows a sidecar live clusters, endpoints with their mTLS identities, and its 60 s certificate', () => {
+    const clusters = mesh.tsmesh('proxy-config', 'clusters', 'sleep');
+    expect(clusters.status).toBe(0);
+    expect(clusters.stdout).toMatch(
+      /^outbound\|9080\|v2\|reviews\.default\.svc\.cluster\.local +\S+ +9080 +v2 +http +1 /m,
+    );
+    const endpoints = mesh.tsmesh('proxy-config', 'endpoints', 'sleep');
+    expect(endpoints.stdout).toMatch(
+      /^10\.244\.\d+\.\d+:9080 +default\/reviews-v3-0 +HEALTHY +mTLS +spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-reviews /m,
+    );
+    const secret = JSON.parse(mesh.tsmesh('proxy-config', 'secret', 'sleep', '-o', 'json').stdout);
+    expect(secret.certificate.spiffeId).toBe('spiffe://cluster.local/ns/default/sa/sleep');
+    const lifetime = Date.parse(secret.certificate.notAfter) - Date.parse(secret.certificate.notBefore);
+    // 60 s TTL, NotBefore a minute in the past.
+    expect(lifetime).toBeLessThanOrEqual(121_000);
+    expect(mesh.tsmesh('proxy-config', 'secret', '-n', 'legacy', 'sleep').status).toBe(4);
+    expect(mesh.tsmesh('proxy-config', 'listeners', 'sleep').status).toBe(2);
   });
 
   it('refuses a bad config with its diagnostics and changes nothing', async () => {

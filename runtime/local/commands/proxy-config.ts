@@ -1,0 +1,158 @@
+/**
+ * `tsmesh proxy-config routes|clusters|endpoints|secret WORKLOAD`: the live configuration and
+ * certificate of a sidecar, read from its admin socket (GET /config_dump, /clusters, /certs).
+ */
+import { adminCall } from '../admin-client.js';
+import { CliError, EXIT, findMesh, findPod } from '../mesh-ref.js';
+import { type OutputFormat, render, table, until } from '../table.js';
+
+export const SECTIONS = ['routes', 'clusters', 'endpoints', 'secret'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+interface ConfigDump {
+  applied: boolean;
+  version?: number;
+  hash?: string;
+  services?: string[];
+  conflicts?: unknown[];
+  clusters?: {
+    key: string;
+    host: string;
+    port: number;
+    subset: string | null;
+    protocol: string;
+    endpoints: number;
+    loadBalancer: string;
+    tls: string;
+    destinationRule: string | null;
+  }[];
+  inbound?: { appPorts: number[]; mtls: Record<string, string> };
+}
+
+interface ClusterStatus {
+  key: string;
+  endpoints: {
+    address: string;
+    port: number;
+    pod?: string;
+    mtls: boolean;
+    identity: string | null;
+    health: string;
+    active: number;
+    requests: number;
+    failures: number;
+  }[];
+}
+
+interface Certs {
+  certificate: null | {
+    spiffeId: string;
+    serial: string;
+    notBefore: string;
+    notAfter: string;
+    valid: boolean;
+    issuer?: string;
+  };
+  trustBundle?: number;
+}
+
+export async function proxyConfig(o: {
+  stateDir: string;
+  section: string;
+  workload: string;
+  namespace?: string;
+  output: OutputFormat;
+}): Promise<number> {
+  if (!(SECTIONS as readonly string[]).includes(o.section)) {
+    throw new CliError(`unknown section '${o.section}'; use one of ${SECTIONS.join(', ')}`, EXIT.usage);
+  }
+  const state = findMesh(o.stateDir);
+  const pod = findPod(state, o.workload, o.namespace);
+  if (!pod.adminSocket) {
+    throw new CliError(`${pod.namespace}/${pod.name} has no sidecar (it runs unmeshed)`, EXIT.notFound);
+  }
+  const socket = pod.adminSocket;
+  let text: string;
+  switch (o.section as Section) {
+    case 'routes': {
+      const dump = await adminCall<ConfigDump>(socket, { path: '/config_dump' });
+      text = render(o.output, dump, () =>
+        !dump.applied
+          ? 'no configuration applied yet\n'
+          : `config version ${dump.version} (${dump.hash?.slice(0, 12)})\n\n${table(
+              ['service'],
+              (dump.services ?? []).map((s) => [s]),
+            )}\ninbound app ports: ${
+              Object.entries(dump.inbound?.mtls ?? {})
+                .map(([p, m]) => `${p} (${m})`)
+                .join(', ') || 'none'
+            }\n`,
+      );
+      break;
+    }
+    case 'clusters': {
+      const dump = await adminCall<ConfigDump>(socket, { path: '/config_dump' });
+      text = render(o.output, dump.clusters ?? [], () =>
+        table(
+          ['cluster', 'host', 'port', 'subset', 'protocol', 'endpoints', 'lb', 'tls', 'destination rule'],
+          (dump.clusters ?? []).map((c) => [
+            c.key,
+            c.host,
+            c.port,
+            c.subset,
+            c.protocol,
+            c.endpoints,
+            c.loadBalancer,
+            c.tls,
+            c.destinationRule,
+          ]),
+        ),
+      );
+      break;
+    }
+    case 'endpoints': {
+      const status = await adminCall<{ clusters: ClusterStatus[] }>(socket, { path: '/clusters' });
+      const rows = status.clusters.flatMap((c) =>
+        c.endpoints.map((e) => [
+          `${e.address}:${e.port}`,
+          e.pod,
+          e.health.toUpperCase(),
+          e.mtls ? 'mTLS' : 'plaintext',
+          e.identity,
+          e.requests,
+          e.failures,
+          c.key,
+        ]),
+      );
+      text = render(o.output, status.clusters, () =>
+        table(['endpoint', 'pod', 'status', 'security', 'identity', 'requests', 'failures', 'cluster'], rows),
+      );
+      break;
+    }
+    case 'secret': {
+      const certs = await adminCall<Certs>(socket, { path: '/certs' });
+      const c = certs.certificate;
+      text = render(o.output, certs, () =>
+        c
+          ? table(
+              ['identity', 'serial', 'not before', 'not after', 'expires in', 'valid', 'roots'],
+              [
+                [
+                  c.spiffeId,
+                  c.serial,
+                  c.notBefore,
+                  c.notAfter,
+                  until(c.notAfter),
+                  c.valid ? 'true' : 'false',
+                  certs.trustBundle,
+                ],
+              ],
+            )
+          : 'no certificate yet\n',
+      );
+      break;
+    }
+  }
+  process.stdout.write(text);
+  return EXIT.ok;
+}
