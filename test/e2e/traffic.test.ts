@@ -50,7 +50,10 @@ describe('bookinfo traffic', () => {
     const before = await sleepToReviews();
     const summary = await mesh.load('sleep', { url: REVIEWS, requests: 1000, concurrency: 8 });
     const seen = versions(summary);
-    expect({ statuses: summary.statuses, errors: summary.errors }).toEqual({ statuses: { 200: 1000 }, errors: {} });
+    expect({ statuses: summary.statuses, errors: summary.errors }).toEqual({
+      statuses: { 200: 1000 },
+      errors: {},
+    });
     expect(seen.v1 + seen.v2).toBe(1000);
     // 5 percentage points is more than 3.6 standard deviations of a fair 75/25 draw of 1000.
     expect(seen.v1 / 1000).toBeGreaterThan(0.7);
