@@ -117,7 +117,7 @@ async function connect(): Promise<void> {
     await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 30_000, 'welcome');
     const registered = conn.waitFor(
       (m) => (m.type === 'registered' ? m : m.type === 'error' ? new Error(m.message) : undefined),
-      30_000,
+      180_000,
       'registered',
     );
     // Heartbeats, as a real sidecar sends them; the control plane drops silent connections.
@@ -127,6 +127,38 @@ async function connect(): Promise<void> {
     conn.send({ type: 'register', ...identity, ports: [{ name: 'http', containerPort: 9080 }] });
     await registered;
   });
+}
+
+/** Certificate requests over open mTLS connections (the rotation path): the CA without handshakes. */
+async function rotate(
+  connections: number,
+  perConnection: number,
+): Promise<{ latencies: number[]; elapsedMs: number }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    states.slice(0, connections).map(async (s, i) => {
+      const key = config.keys[i % config.keys.length];
+      for (let n = 0; n < perConnection; n++) {
+        const requestId = `rotate-${i}-${n}`;
+        const t0 = performance.now();
+        const answer = s.conn!.waitFor(
+          (m) =>
+            m.type === 'certificate' && m.requestId === requestId
+              ? m
+              : m.type === 'error' && m.requestId === requestId
+                ? new Error(m.message)
+                : undefined,
+          60_000,
+          'certificate',
+        );
+        s.conn!.send({ type: 'csr', requestId, csrPem: key.csrPem });
+        await answer;
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { latencies, elapsedMs: performance.now() - started };
 }
 
 process.on('message', async (msg: any) => {
@@ -147,6 +179,8 @@ process.on('message', async (msg: any) => {
         snapshots: states.reduce((n, s) => n + s.snapshots, 0),
         everyoneHasOne: states.every((s) => s.snapshots > 0),
       });
+    } else if (msg.cmd === 'rotate') {
+      process.send!({ type: 'rotated', ...(await rotate(msg.connections, msg.perConnection)) });
     } else if (msg.cmd === 'stop') {
       for (const s of states) s.conn?.close();
       process.exit(0);
