@@ -6,13 +6,14 @@
  * - certificates: `cert.pem` (leaf, optionally followed by intermediates), `key.pem`,
  *   `root-cert.pem` (the trust bundle: one or more roots), optional `cert-chain.pem`.
  *
- * The directory is watched (atomic renames and symlink swaps included) and polled as a safety
- * net; a change is applied only when the content differs. A file that cannot be read or parsed
+ * The directory is watched (atomic renames and symlink swaps included; events for other files
+ * are ignored) and polled as a safety net, where a file is read again only when its size, mtime
+ * or inode changed; a change is applied only when the content differs. A file that cannot be read or parsed
  * is logged and the last good value stays in force.
  */
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ProxySnapshot } from '../../lib/snapshot.js';
 import type { CertificateBundle, CertificateSource, SnapshotSource } from './sources.js';
@@ -37,6 +38,8 @@ class DirectoryWatcher {
 
   constructor(
     private readonly dir: string,
+    /** File names that matter; events for other files in the directory are ignored. */
+    private readonly names: readonly string[],
     private readonly reload: () => Promise<void>,
     private readonly o: Required<FileSourceOptions>,
   ) {}
@@ -44,7 +47,11 @@ class DirectoryWatcher {
   start(): void {
     this.kick(0);
     try {
-      this.watcher = watch(this.dir, () => this.kick(this.o.debounceMs));
+      this.watcher = watch(this.dir, (_event, name) => {
+        // `..data` and friends: the kubelet's atomic symlink swap of a mounted volume.
+        if (name && !this.names.includes(String(name)) && !String(name).startsWith('..')) return;
+        this.kick(this.o.debounceMs);
+      });
       this.watcher.on('error', () => undefined);
     } catch (err) {
       this.o.log(
@@ -69,6 +76,19 @@ class DirectoryWatcher {
     if (this.debounce) clearTimeout(this.debounce);
     await this.running.catch(() => undefined);
   }
+}
+
+/** size, mtime and inode of each file: polls read a file again only when this changes. */
+async function signature(files: readonly string[]): Promise<string> {
+  const parts = await Promise.all(
+    files.map((f) =>
+      stat(f).then(
+        (st) => `${st.ino}:${st.size}:${st.mtimeMs}`,
+        () => 'missing',
+      ),
+    ),
+  );
+  return parts.join('|');
 }
 
 function digest(...parts: string[]): string {
@@ -115,7 +135,11 @@ export class FileSnapshotSource implements SnapshotSource {
   }
 
   start(onSnapshot: (snapshot: ProxySnapshot) => void | Promise<void>): void {
+    let seen = '';
     const reload = async () => {
+      const sig = await signature([this.file]);
+      if (sig === seen) return;
+      seen = sig;
       let text: string;
       try {
         text = await readFile(this.file, 'utf8');
@@ -137,7 +161,7 @@ export class FileSnapshotSource implements SnapshotSource {
         this.o.log('warn', `snapshot from ${this.file} not applied: ${(err as Error).message}`);
       }
     };
-    this.watcher = new DirectoryWatcher(dirname(this.file), reload, this.o);
+    this.watcher = new DirectoryWatcher(dirname(this.file), [basename(this.file)], reload, this.o);
     this.watcher.start();
   }
 
@@ -193,7 +217,12 @@ export class FileCertificateSource implements CertificateSource {
   }
 
   start(onCertificate: (bundle: CertificateBundle) => void | Promise<void>): void {
+    const files = Object.values(CERT_FILES).map((f) => join(this.dir, f));
+    let seen = '';
     const reload = async () => {
+      const sig = await signature(files);
+      if (sig === seen) return;
+      seen = sig;
       let bundle: CertificateBundle;
       try {
         bundle = await readCertificateDir(this.dir);
@@ -216,7 +245,7 @@ export class FileCertificateSource implements CertificateSource {
         this.o.log('warn', `certificate from ${this.dir} not applied: ${(err as Error).message}`);
       }
     };
-    this.watcher = new DirectoryWatcher(this.dir, reload, this.o);
+    this.watcher = new DirectoryWatcher(this.dir, Object.values(CERT_FILES), reload, this.o);
     this.watcher.start();
   }
 

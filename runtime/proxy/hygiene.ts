@@ -77,6 +77,8 @@ export interface FilterOptions {
   allowInternal?: ReadonlySet<string>;
   /** Drop the Host header (undici sets it from `host` below). */
   dropHost?: boolean;
+  /** More names (lower-case) to drop in the same pass, e.g. the trace headers a hop replaces. */
+  drop?: ReadonlySet<string>;
 }
 
 export interface FilteredHeaders {
@@ -116,6 +118,7 @@ export function filterRequestHeaders(
     if (HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')) continue;
     if (connectionNamed?.has(lower)) continue;
     if (options.dropHost && lower === 'host') continue;
+    if (options.drop?.has(lower)) continue;
     if (isMeshInternal(lower)) {
       if (options.allowInternal?.has(lower)) trusted.set(lower, rawHeaders[i + 1]);
       continue;

@@ -29,13 +29,13 @@ import type { ActiveConfig } from '../config.js';
 import type { CertificateState, ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward, NO_RETRY } from '../forward.js';
-import { filterRequestHeaders, removeHeader } from '../hygiene.js';
+import { filterRequestHeaders } from '../hygiene.js';
 import { appPortFor } from '../inbound-policy.js';
 import {
   type HttpRequestRecord,
   PeerMetadataDecoder,
   type SpanRecord,
-  TRACE_HEADERS,
+  TRACE_HEADER_NAMES,
   UNKNOWN_WORKLOAD,
   type WorkloadFacts,
 } from '../telemetry/index.js';
@@ -316,7 +316,7 @@ function handleRequest(
       return;
     }
   }
-  const filtered = filterRequestHeaders(req.rawHeaders);
+  const filtered = filterRequestHeaders(req.rawHeaders, { drop: TRACE_HEADER_NAMES });
   const headers = filtered.list;
   if (conn.xfcc) headers.push(HEADERS.forwardedClientCert, conn.xfcc);
   let requestId = req.headers[HEADERS.requestId];
@@ -327,7 +327,6 @@ function handleRequest(
   ex.requestId = requestId;
   const started = ctx.telemetry.tracer.startSpan(req.headers, 'destination');
   span = started.span;
-  for (const name of TRACE_HEADERS) removeHeader(headers, name);
   for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
   const cluster = deps.appCluster(port);
   // No retries inbound: the body streams to the app without buffering.

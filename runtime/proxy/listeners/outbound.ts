@@ -24,7 +24,7 @@ import {
   encodePeerMetadata,
   type HttpRequestRecord,
   type SpanRecord,
-  TRACE_HEADERS,
+  TRACE_HEADER_NAMES,
   UNKNOWN_SERVICE,
   UNKNOWN_WORKLOAD,
 } from '../telemetry/index.js';
@@ -99,7 +99,11 @@ export function createOutboundHandler(
       finish();
       return;
     }
-    const filtered = filterRequestHeaders(req.rawHeaders, { allowInternal: trusted, dropHost: true });
+    const filtered = filterRequestHeaders(req.rawHeaders, {
+      allowInternal: trusted,
+      dropHost: true,
+      drop: TRACE_HEADER_NAMES,
+    });
     const headers = filtered.list;
     headers.push(LOOP_HEADER, hopId);
     let requestId = req.headers[HEADERS.requestId];
@@ -110,7 +114,6 @@ export function createOutboundHandler(
     ex.requestId = requestId;
     const started = ctx.telemetry.tracer.startSpan(req.headers, 'source');
     span = started.span;
-    for (const name of TRACE_HEADERS) removeHeader(headers, name);
     for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
 
     const attrs: RequestAttributes = {
