@@ -152,3 +152,49 @@ describe('control plane restarts', () => {
       .toEqual(['SYNCED', 'SYNCED']);
   });
 });
+
+describe('warm-up without a persisted registry', () => {
+  it('withholds pushes to reconnecting sidecars until registrations settle, so none sees a partial mesh', async () => {
+    const { rm } = await import('node:fs/promises');
+    const { startControlPlane } = await import('./helpers.js');
+    f = await fixture(meshYaml([75, 25]));
+    const port = await freePort();
+    let cp = await startControlPlane(f, { listen: { host: '127.0.0.1', port } });
+    try {
+      const bundle = await trustBundle(f);
+      const reviews = startClient({
+        address: `127.0.0.1:${port}`,
+        trustBundlePem: bundle,
+        token: cp.mintToken('default', 'reviews').token,
+      });
+      const productpage = startClient({
+        address: `127.0.0.1:${port}`,
+        trustBundlePem: bundle,
+        token: cp.mintToken('default', 'productpage').token,
+        identity: {
+          ...reviewsIdentity('productpage-v1-0'),
+          serviceAccount: 'productpage',
+          workload: 'productpage-v1',
+          labels: { app: 'productpage', version: 'v1' },
+        },
+        // Reconnects later than the other sidecar, as a slow pod would.
+        initialBackoffMs: 800,
+        maxBackoffMs: 1000,
+      });
+      clients.push(reviews, productpage);
+      const both = ['productpage-v1-0', 'reviews-v1-0'];
+      await reviews.nextSnapshot((s) => endpoints(s).join() === both.join(), 15_000);
+      await productpage.nextSnapshot((s) => endpoints(s).join() === both.join(), 15_000);
+      await cp.close();
+      // The registry is lost (for example a new pod without the old state folder).
+      await rm(join(f.stateDir, 'registry.json'));
+      const seen = reviews.snapshots.length;
+      cp = await startControlPlane(f, { listen: { host: '127.0.0.1', port }, settleMs: 3000 });
+      await writeFile(join(f.configDir, 'mesh.yaml'), meshYaml([20, 80]));
+      await reviews.nextSnapshot((s) => weightOf(s) === 20, 20_000);
+      for (const s of reviews.snapshots.slice(seen)) expect(endpoints(s)).toEqual(both);
+    } finally {
+      await cp.close();
+    }
+  });
+});
