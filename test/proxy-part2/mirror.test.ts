@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect as h2connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshObject } from '../../lib/api/types.js';
@@ -165,5 +166,35 @@ describe('mirroring through sidecars over mTLS', () => {
     // A request after the others reaches the primary last; no copy may have arrived meanwhile.
     await send(client.ports.outbound, '/barrier', { host: 'web:8000' });
     expect(shadow.received.length).toBe(none);
+  });
+
+  it('copies HTTP/2 requests too', async () => {
+    await configure(undefined, 4);
+    const before = shadow.received.length;
+    const status = await new Promise<number>((resolve, reject) => {
+      const session = h2connect(`http://127.0.0.1:${client.ports.outbound}`);
+      session.on('error', reject);
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/h2/orders',
+        ':authority': 'web:8000',
+        traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
+      });
+      let code = 0;
+      req.on('response', (h) => {
+        code = Number(h[':status']);
+      });
+      req.on('data', () => undefined);
+      req.on('close', () => {
+        session.close();
+        resolve(code);
+      });
+      req.end('h2-order');
+    });
+    expect(status).toBe(200);
+    await waitFor(() => shadow.received.length === before + 1);
+    const copy = shadow.received.at(-1)!;
+    expect(copy).toMatchObject({ url: '/h2/orders', host: 'web:8000', body: 'h2-order' });
+    expect(copy.traceparent).toMatch(new RegExp(`^00-${'1'.repeat(32)}-[0-9a-f]{16}-00$`));
   });
 });

@@ -50,6 +50,8 @@ export interface H2ForwardPlan {
   random: () => number;
   /** Request body bytes kept for a resend. */
   replayBytes: number;
+  /** Called once with the whole request body when it ended within `replayBytes` (mirroring). */
+  onBufferedBody?: (body: Buffer) => void;
 }
 
 /** Times a refused (never processed) stream is resent on a fresh session. */
@@ -171,6 +173,7 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
     down.on('end', () => {
       downEnded = true;
       if (current && !current.closed) current.end();
+      if (replayable && plan.onBufferedBody) plan.onBufferedBody(Buffer.concat(replay, replaySize));
     });
     down.on('close', () => {
       if (finished) return;

@@ -25,6 +25,7 @@ import {
 import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
 import { effectiveTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
+import { mirrorH2 } from './mirror.js';
 import { localReplyH2 } from './reply.js';
 import { type H2Request, isHygieneError, listToHeaders, prepareH2 } from './request.js';
 
@@ -216,6 +217,10 @@ async function handleDecision(
       responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
       random,
       replayBytes: deps.replayBytes,
+      onBufferedBody:
+        decision.mirrors.length > 0
+          ? (body) => mirrorH2(decision.mirrors, (key) => deps.upstream(cfg, key), out, body, random)
+          : undefined,
     },
     ex,
   );
