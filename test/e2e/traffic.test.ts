@@ -95,6 +95,13 @@ describe('bookinfo traffic', () => {
     expect(applied.stdout).toContain('VirtualService default/reviews configured');
     expect(applied.stdout).toMatch(/ACKed by \d+ sidecars/);
     expect(versions(await mesh.load('sleep', { url: REVIEWS, requests: 50 }))).toEqual({ v3: 50 });
+    // explain and analyze see the running mesh, what was applied included.
+    const explained = mesh.tsmesh('explain', '--mesh', '--from', 'default/sleep', REVIEWS);
+    expect(explained.status).toBe(0);
+    expect(explained.stdout).toMatch(/^verdict +served by default\/reviews-v3-0 \(mtls/m);
+    const analyzed = mesh.tsmesh('analyze', '--mesh');
+    expect(analyzed.status).toBe(0);
+    expect(analyzed.stdout).toContain('No validation issues found');
     expect(mesh.apply(original).status).toBe(0);
     const back = versions(await mesh.load('sleep', { url: REVIEWS, requests: 100 }));
     expect(back.v3).toBeUndefined();

@@ -6,7 +6,9 @@ export function register(program: Command): void {
     .description(
       'validate mesh configuration (Istio API objects and Kubernetes workloads) and report problems in istioctl style',
     )
-    .argument('<paths...>', 'YAML or JSON files, or folders (read recursively)')
+    .argument('[paths...]', 'YAML or JSON files, or folders (read recursively)')
+    .option('--mesh', 'analyze the running local mesh config (its files plus what tsmesh apply changed)')
+    .option('--state-dir <dir>', 'the running mesh state, with --mesh', '.tsmesh')
     .option('-o, --output <format>', 'text or json', 'text')
     .option(
       '--target <target>',
@@ -27,6 +29,7 @@ export function register(program: Command): void {
         '  tsmesh analyze dist/',
         '  tsmesh analyze bookinfo.yaml destination-rule-all.yaml virtual-service-reviews-v2-v3.yaml',
         '  tsmesh analyze --target istio -o json dist/',
+        '  tsmesh analyze --mesh                # the running tsmesh up, with what tsmesh apply changed',
         '  tsmesh analyze --strict dist/    # fail on anything the bundled runtime would refuse',
         '',
       ].join('\n'),
@@ -34,9 +37,26 @@ export function register(program: Command): void {
     .action(
       async (
         paths: string[],
-        opts: { output: string; target: string; rootNamespace?: string; strict?: boolean },
+        opts: {
+          output: string;
+          target: string;
+          rootNamespace?: string;
+          strict?: boolean;
+          mesh?: boolean;
+          stateDir: string;
+        },
       ) => {
         const { runAnalyze } = await import('../../config/analyze-command.js');
+        if (opts.mesh) {
+          const { writeRunningMeshConfig } = await import('../../local/mesh-config.js');
+          try {
+            paths = [...paths, writeRunningMeshConfig(opts.stateDir)];
+          } catch (err) {
+            process.stderr.write(`tsmesh analyze: ${(err as Error).message}\n`);
+            process.exitCode = 2;
+            return;
+          }
+        }
         process.exitCode = await runAnalyze(paths, opts);
       },
     );

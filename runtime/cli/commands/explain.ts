@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 
 interface ExplainCommandOptions {
   file: string[];
+  mesh?: boolean;
+  stateDir?: string;
   from?: string;
   header: string[];
   request?: string;
@@ -18,12 +20,9 @@ export function register(program: Command): void {
       'show what the mesh does with one request: route, subsets, timeout, retries, fault, mirror, mTLS and authorization',
     )
     .argument('<url>', 'the request URL as the caller writes it, e.g. http://reviews:9080/reviews/0')
-    .requiredOption(
-      '-f, --file <path>',
-      'YAML or JSON file or folder with the mesh config (repeatable)',
-      collect,
-      [],
-    )
+    .option('-f, --file <path>', 'YAML or JSON file or folder with the mesh config (repeatable)', collect, [])
+    .option('--mesh', 'use the running local mesh config (its files plus what tsmesh apply changed)')
+    .option('--state-dir <dir>', 'the running mesh state, with --mesh', '.tsmesh')
     .option(
       '--from <ns/workload>',
       'the calling workload (a Deployment); default: a sidecar in namespace default',
@@ -63,6 +62,19 @@ export async function runExplain(
 ): Promise<number> {
   if (opts.output !== 'text' && opts.output !== 'json') {
     io.err(`tsmesh explain: -o must be text or json, got ${JSON.stringify(opts.output)}\n`);
+    return 2;
+  }
+  if (opts.mesh) {
+    const { writeRunningMeshConfig } = await import('../../local/mesh-config.js');
+    try {
+      opts = { ...opts, file: [...opts.file, writeRunningMeshConfig(opts.stateDir ?? '.tsmesh')] };
+    } catch (err) {
+      io.err(`tsmesh explain: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  if (opts.file.length === 0) {
+    io.err('tsmesh explain: give the config with -f FILE or --mesh (see tsmesh explain --help)\n');
     return 2;
   }
   const headers: Record<string, string> = {};
