@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshObject } from '../../lib/api/types.js';
 import { captureScript } from '../../lib/capture.js';
 import { pod, service } from '../proxy/helpers/snapshot.js';
+import { ensureAddon } from './helpers/addon.js';
 
 const tag = `tscp${process.pid % 100000}`;
 const podNs = `${tag}-pod`;
@@ -114,7 +115,7 @@ describe.each([
   };
 
   beforeAll(async () => {
-    sh('npm', ['run', '--silent', 'build:native']);
+    await ensureAddon();
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-capture-'));
     writeFileSync(join(dir, 'servers.mjs'), SERVERS);
     writeFileSync(join(dir, 'client.mjs'), CLIENT);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureScript } from '../../lib/capture.js';
 import { parseConntrack } from '../../runtime/proxy/tcp/original-dst.js';
+import { ensureAddon } from './helpers/addon.js';
 
 const tag = `tsod${process.pid % 100000}`;
 const podNs = `${tag}-pod`;
@@ -39,7 +40,7 @@ describe('original destination of a captured connection', () => {
 
   beforeAll(async () => {
     // The addon is built through its npm script, against the local Node headers.
-    sh('npm', ['run', '--silent', 'build:native']);
+    await ensureAddon();
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-odst-'));
     writeFileSync(join(dir, 'client.mjs'), CLIENT);
     writeFileSync(join(dir, 'capture.sh'), captureScript());
