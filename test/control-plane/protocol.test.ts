@@ -59,6 +59,17 @@ describe('frames and messages', () => {
     expect(() => decodeProxyMessage({ type: 'teleport' }, 2)).toThrow(/unknown message type "teleport"/);
   });
 
+  it('gives one canonical text whether or not the keys arrive sorted', () => {
+    const value = { z: [1, { b: null, a: 'x' }], '10': true, '9': false, a: { d: undefined, c: -0 } };
+    const expected = '{"10":true,"9":false,"a":{"c":0},"z":[1,{"a":"x","b":null}]}';
+    expect(canonicalJson(value)).toBe(expected);
+    expect(canonicalJson(JSON.parse(expected))).toBe(expected);
+    const sorted = { a: 1, b: [{ c: 2, d: 3 }] };
+    expect(canonicalJson(sorted)).toBe(JSON.stringify(sorted));
+    expect(canonicalJson({ a: undefined, b: 1 })).toBe('{"b":1}');
+    expect(canonicalJson([undefined])).toBe('[null]');
+  });
+
   it('hashes canonical JSON, independent of key order', () => {
     expect(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] })).toBe('{"a":[{"d":2}],"b":1}');
     const a = { proxy: { namespace: 'x', labels: { b: '1', a: '2' } }, objects: [], workloads: [] };
