@@ -18,6 +18,7 @@ import { type H2Options, H2Proxy } from './h2/proxy.js';
 import { createOutboundFront, createTcpListener, H2_PREFACE, type TcpListenerSpec } from './tcp/listeners.js';
 import {
   createOriginalDestinationResolver,
+  createSyncOriginalDestination,
   type OriginalDestinationOptions,
   type OriginalDestinationResolver,
 } from './tcp/original-dst.js';
@@ -58,6 +59,9 @@ export class ProtocolDispatch {
   readonly h2: H2Proxy;
   readonly websocket: WebSocketProxy;
   private readonly resolve: OriginalDestinationResolver;
+  private readonly originalDestinationSync:
+    | ((socket: Socket) => { address: string; port: number } | undefined)
+    | undefined;
   private readonly servers: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
   private front: NetServer | undefined;
@@ -71,6 +75,11 @@ export class ProtocolDispatch {
     this.h2 = new H2Proxy(ctx, this.options.h2);
     this.websocket = new WebSocketProxy(ctx);
     this.resolve = createOriginalDestinationResolver(this.options.originalDestination);
+    const methods = this.options.originalDestination.methods;
+    this.originalDestinationSync =
+      methods === undefined || methods.includes('so_original_dst')
+        ? createSyncOriginalDestination(this.options.originalDestination.addonPath)
+        : undefined;
   }
 
   /** The outbound listener: wraps the core's HTTP/1.1 server. */
@@ -107,13 +116,11 @@ export class ProtocolDispatch {
    * knowledge goes to the HTTP/2 side; returns false for HTTP/1.1.
    */
   plaintextConnection(socket: Socket, first: Buffer): boolean {
-    if (
-      first.length < 3 ||
-      first
-        .subarray(0, Math.min(first.length, H2_PREFACE.length))
-        .compare(H2_PREFACE, 0, Math.min(first.length, H2_PREFACE.length)) !== 0
-    )
-      return false;
+    if (!startsLikeH2(first)) {
+      // A TCP app port (clients without a sidecar under PERMISSIVE); needs the addon to know it.
+      const dst = this.originalDestinationSync?.(socket);
+      return dst !== undefined && this.tcp.plaintextInbound(socket, dst);
+    }
     this.h2.acceptInbound(socket, { mtls: false });
     return true;
   }
@@ -164,6 +171,12 @@ export class ProtocolDispatch {
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
+}
+
+/** True when `first` starts like the HTTP/2 connection preface (at least `PRI`). */
+function startsLikeH2(first: Buffer): boolean {
+  const n = Math.min(first.length, H2_PREFACE.length);
+  return n >= 3 && first.subarray(0, n).compare(H2_PREFACE, 0, n) === 0;
 }
 
 /** Gives a paused socket to an HTTP server and lets it read (sniffed bytes are replayed). */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshObject } from '../../lib/api/types.js';
 import { captureScript } from '../../lib/capture.js';
-import { pod, service } from '../proxy/helpers/snapshot.js';
+import { istio, pod, service } from '../proxy/helpers/snapshot.js';
 import { ensureAddon } from './helpers/addon.js';
 
 const tag = `tscp${process.pid % 100000}`;
@@ -72,11 +72,18 @@ function waitLine(child: ChildProcess, prefix: string, timeoutMs = 30_000): Prom
 const remotePod = pod({ name: 'cache-0', app: 'cache', ports: [6379], address: REMOTE_IP, meshed: false });
 remotePod.ports = [{ containerPort: 6379, name: 'tcp-cache', protocol: 'tcp' }];
 
-function config(policy: 'ALLOW_ANY' | 'REGISTRY_ONLY'): MeshObject[] {
+function config(
+  policy: 'ALLOW_ANY' | 'REGISTRY_ONLY',
+  mtls: 'PERMISSIVE' | 'STRICT' = 'PERMISSIVE',
+): MeshObject[] {
   const cache = service('cache', [{ port: 6379, targetPort: 6379, name: 'tcp-cache' }]);
+  // The captured pod's own app: a TCP port clients without a sidecar call.
+  const local = service('client', [{ port: 9000, targetPort: 9000, name: 'tcp-local' }]);
   (cache as unknown as { spec: { clusterIP?: string } }).spec.clusterIP = '10.254.99.9';
   return [
     cache,
+    local,
+    istio('PeerAuthentication', 'default', { mtls: { mode: mtls } }),
     {
       apiVersion: 'tsmesh.dev/v1alpha1',
       kind: 'MeshConfig',
@@ -156,6 +163,15 @@ describe.each([
     );
     children.push(servers);
     await waitLine(servers, 'ready');
+    const local = spawn(
+      'ip',
+      ['netns', 'exec', podNs, process.execPath, join(dir, 'servers.mjs'), 'local:9000'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    children.push(local);
+    await waitLine(local, 'ready');
     sidecar = spawn(
       'ip',
       [
@@ -207,6 +223,26 @@ describe.each([
     expect(r.out).toBe('');
     expect(r.why).toBe('closed');
     expect(connect('10.254.99.9', 6379).out).toBe('cache:6379\nping\n');
+  });
+
+  it('lets a client without a sidecar reach a TCP app port under PERMISSIVE, and not under STRICT', async () => {
+    await apply(config('ALLOW_ANY'));
+    const fromRemote = () =>
+      JSON.parse(
+        sh('ip', ['netns', 'exec', remoteNs, process.execPath, join(dir, 'client.mjs'), POD_IP, '9000']),
+      ) as {
+        out: string;
+      };
+    if (method === 'so_original_dst') {
+      expect(fromRemote().out).toBe('local:9000\nping\n');
+      await apply(config('ALLOW_ANY', 'STRICT'));
+      expect(fromRemote().out).toBe('');
+    } else {
+      // Without the addon the inbound listener cannot tell a TCP port and treats it as HTTP.
+      expect(fromRemote().out).toMatch(/^(HTTP\/1\.1 400|)/);
+      expect(fromRemote().out).not.toContain('local:9000');
+    }
+    await apply(config('REGISTRY_ONLY'));
   });
 
   it('answers HTTP to an unknown destination from the HTTP side', () => {

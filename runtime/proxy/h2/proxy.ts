@@ -12,10 +12,10 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { targetPortOf } from '../../../lib/routing/registry.js';
 import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
+import { appPortProtocols } from '../tcp/app-ports.js';
 import { PeerMetadataDecoder } from '../telemetry/index.js';
 import { formatMeshSni } from '../tls/sni.js';
 import { UpstreamEndpoint } from '../upstream/cluster.js';
@@ -178,31 +178,10 @@ export class H2Proxy {
     };
   }
 
-  /** App port → declared protocol, from the Services selecting this workload and its own ports. */
+  /** App port → declared protocol (tcp/app-ports.ts), once per snapshot. */
   private appProtocols(cfg: ActiveConfig): Map<number, string> {
     let map = this.protocolsByConfig.get(cfg);
-    if (map) return map;
-    map = new Map();
-    const proxy = cfg.snapshot.proxy;
-    const self = cfg.snapshot.workloads.find(
-      (w) =>
-        w.namespace === proxy.namespace && (proxy.pod ? w.name === proxy.pod : w.workload === proxy.workload),
-    );
-    for (const p of self?.ports ?? []) if (p.protocol) map.set(p.containerPort, p.protocol);
-    for (const svc of cfg.table.services.values()) {
-      if (
-        svc.kind !== 'Service' ||
-        svc.namespace !== proxy.namespace ||
-        !self ||
-        !svc.workloads.includes(self)
-      )
-        continue;
-      for (const p of svc.ports) {
-        const target = targetPortOf(p, self.ports);
-        if (target !== undefined && p.protocol !== 'auto') map.set(target, p.protocol);
-      }
-    }
-    this.protocolsByConfig.set(cfg, map);
+    if (!map) this.protocolsByConfig.set(cfg, (map = appPortProtocols(cfg)));
     return map;
   }
 

@@ -133,6 +133,26 @@ export function createOriginalDestinationResolver(
   };
 }
 
+/**
+ * The addon alone, synchronously (for listeners that must decide before reading on): undefined
+ * when the addon is not built or the connection was not redirected.
+ */
+export function createSyncOriginalDestination(
+  addonPath?: string,
+): ((socket: Socket) => { address: string; port: number } | undefined) | undefined {
+  const addon = loadOriginalDstAddon(addonPath);
+  if (!addon) return undefined;
+  return (socket) => {
+    const fd = socketFd(socket);
+    if (fd === undefined) return undefined;
+    try {
+      return addon.getOriginalDst(fd);
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 /** Which methods work in this process (for the admin config dump and the docs' decision). */
 export function originalDestinationSupport(): { addon: boolean } {
   return { addon: loadOriginalDstAddon() !== undefined };

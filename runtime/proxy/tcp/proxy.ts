@@ -33,7 +33,8 @@ import { formatMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster, UpstreamEndpoint } from '../upstream/cluster.js';
 import { createConnector } from '../upstream/connector.js';
 import { hashKeyFor } from '../upstream/consistent-hash.js';
-import { type TcpRouteDecision, TcpRouteTable } from './routes.js';
+import { appPortProtocols } from './app-ports.js';
+import { TCP_PROTOCOLS, type TcpRouteDecision, TcpRouteTable } from './routes.js';
 
 /** A verified mesh mTLS connection handed over by the inbound listener. */
 export interface MeshConnection {
@@ -84,6 +85,7 @@ export class TcpProxy {
   private readonly connections = new WeakMap<UpstreamCluster, number>();
   private readonly open = new Set<OpenConnection>();
   private readonly decoder = new PeerMetadataDecoder();
+  private readonly appPorts = new WeakMap<ActiveConfig, Map<number, string>>();
   private timer: NodeJS.Timeout | undefined;
   readonly counters: TcpCounters = {
     outboundConnections: 0,
@@ -286,6 +288,63 @@ export class TcpProxy {
       this.ctx.telemetry.recordTcpClose(handle, 0, 0);
       downstream.destroy();
     });
+  }
+
+  /**
+   * A plaintext connection captured by the inbound listener (a client without a sidecar) whose
+   * original destination is `dst`. Takes it when `dst.port` is an app port declared as TCP: STRICT
+   * closes it, otherwise AuthorizationPolicy decides (no principal: rules naming principals or
+   * namespaces do not match) and it is piped to the app. Returns false for other ports (HTTP).
+   */
+  plaintextInbound(socket: Socket, dst: { address: string; port: number }): boolean {
+    const cfg = this.ctx.config();
+    if (!cfg) return false;
+    let ports = this.appPorts.get(cfg);
+    if (!ports) this.appPorts.set(cfg, (ports = appPortProtocols(cfg)));
+    const protocol = ports.get(dst.port);
+    if (protocol === undefined || !TCP_PROTOCOLS.has(protocol)) return false;
+    this.counters.inboundConnections++;
+    socket.allowHalfOpen = true;
+    socket.on('error', () => socket.destroy());
+    if (cfg.inbound.mtlsMode(dst.port) === 'STRICT') {
+      socket.destroy();
+      return true;
+    }
+    const rec: TcpConnectionRecord = {
+      reporter: 'destination',
+      source: UNKNOWN_WORKLOAD,
+      destination: cfg.localFacts,
+      destinationPrincipal: this.ctx.certificate()?.bundle.spiffeId,
+      service: cfg.localService,
+      mtls: false,
+    };
+    const verdict = authorize(this.of(cfg).authz, {
+      ...(socket.remoteAddress ? { sourceIp: stripV4Mapped(socket.remoteAddress) } : {}),
+      host: dst.address,
+      port: dst.port,
+      protocol: 'tcp',
+    });
+    if (!verdict.allowed) {
+      this.counters.denied++;
+      const handle = this.ctx.telemetry.recordTcpOpen(rec);
+      this.ctx.telemetry.recordTcpClose(handle, 0, 0);
+      socket.destroy();
+      return true;
+    }
+    const app = netConnect({
+      host: this.ctx.options.appHost,
+      port: dst.port,
+      noDelay: true,
+      allowHalfOpen: true,
+    });
+    app.once('connect', () => this.splice(socket, app, rec, () => undefined));
+    app.once('error', () => {
+      if (!app.connecting) return;
+      const handle = this.ctx.telemetry.recordTcpOpen({ ...rec, responseFlags: 'UF' });
+      this.ctx.telemetry.recordTcpClose(handle, 0, 0);
+      socket.destroy();
+    });
+    return true;
   }
 
   /** Carries one verified `tsmesh-tcp` connection to the app, if policy allows it. */
