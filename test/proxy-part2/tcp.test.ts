@@ -200,6 +200,23 @@ describe('TCP passthrough through two sidecars over mTLS', () => {
     expect((await tcpExchange(listenerPort, 'hello', { expectBytes: 11 })).data.slice(6)).toBe('hello');
   });
 
+  it('closes a connection silent for the idleTimeout of the connection pool', async () => {
+    const idle = istio('DestinationRule', 'db', {
+      host: 'db',
+      trafficPolicy: { connectionPool: { tcp: { idleTimeout: '300ms' } } },
+    });
+    await push(client, sleep, [idle, ...base.filter((o) => o.kind !== 'DestinationRule')], 30);
+    const { socket, greeting } = await openTcp(listenerPort);
+    expect(greeting).toMatch(/^db-v[12]\n$/);
+    let closed = false;
+    socket.on('close', () => {
+      closed = true;
+    });
+    socket.on('error', () => undefined);
+    await waitFor(() => closed, 5000);
+    await push(client, sleep, base, 31);
+  });
+
   it('closes connections over maxConnections at once with flag UO', async () => {
     const limited = istio('DestinationRule', 'db', {
       host: 'db',

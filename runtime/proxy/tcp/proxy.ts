@@ -48,9 +48,15 @@ export interface TcpProxyOptions {
   reportIntervalMs: number;
   /** Longest wait for the client sidecar's metadata preamble. */
   preambleTimeoutMs: number;
+  /** Idle time after which an outbound TCP connection closes, when the config sets none. */
+  idleTimeoutMs: number;
 }
 
-export const TCP_PROXY_DEFAULTS: TcpProxyOptions = { reportIntervalMs: 5_000, preambleTimeoutMs: 10_000 };
+export const TCP_PROXY_DEFAULTS: TcpProxyOptions = {
+  reportIntervalMs: 5_000,
+  preambleTimeoutMs: 10_000,
+  idleTimeoutMs: 3_600_000,
+};
 
 /** Most bytes of the metadata preamble (2-byte length + value). */
 const MAX_PREAMBLE = 1024;
@@ -238,6 +244,12 @@ export class TcpProxy {
       }
       if (ep.endpoint.mtls) upstream.write(preamble(encodePeerMetadata(cfg.localFacts)));
       ep.active++;
+      // connectionPool idleTimeout (Istio's TCP default: 1 h): a connection silent both ways closes.
+      const idleMs = cluster.cluster.connectionPool.idleTimeoutMs ?? this.options.idleTimeoutMs;
+      downstream.setTimeout(idleMs, () => {
+        downstream.destroy();
+        upstream.destroy();
+      });
       this.splice(downstream, upstream, rec, () => {
         ep.active--;
         release();
