@@ -38,7 +38,9 @@ export interface ProtocolOptions {
   h2: Partial<H2Options>;
   /**
    * How long the outbound listener waits for the first bytes of a connection to a destination
-   * no service claims before treating it as opaque TCP (server-first protocols).
+   * no service claims before treating it as opaque TCP (server-first protocols). Seconds, not
+   * milliseconds: an HTTP client on a busy machine may write its request well after connecting,
+   * and taking it for opaque TCP would send its plaintext past the mesh.
    */
   protocolDetectionTimeoutMs: number;
 }
@@ -48,7 +50,7 @@ export const PROTOCOL_DEFAULTS: ProtocolOptions = {
   originalDestination: {},
   tcp: {},
   h2: {},
-  protocolDetectionTimeoutMs: 100,
+  protocolDetectionTimeoutMs: 5_000,
 };
 
 export type ProtocolOptionsInput = Partial<ProtocolOptions>;
