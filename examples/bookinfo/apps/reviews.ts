@@ -62,7 +62,9 @@ export function createReviewsServer(config: ReviewsConfig, log?: (line: string) 
           });
           if (r.status !== 200) throw new Error(`ratings answered ${r.status}`);
           ratings = JSON.parse(r.body).ratings;
-        } catch {
+        } catch (err) {
+          // The answer only says ratings are unavailable; the log says why.
+          (log ?? console.log)(`reviews: ratings call failed: ${(err as Error).message}`);
           ratingsError = true;
         }
       }
