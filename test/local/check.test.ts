@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCertificate, generateRsaKeyPair } from '../../lib/pki/index.js';
+import { PORT_PROBE_ADDRESS } from '../../runtime/local/commands/check.js';
 import { readState } from '../../runtime/local/state.js';
 import { CLI, FAKE_TSMESH, FIXTURES, sh, tempDir, tryRun } from './helpers.js';
 
@@ -86,14 +87,17 @@ describe('each check fails when its condition does not hold', () => {
     let server: Server;
     beforeAll(async () => {
       server = createServer();
-      await new Promise<void>((r) => server.listen(15020, '0.0.0.0', () => r()));
+      // On the probe address itself, so no other test's listener can interfere.
+      await new Promise<void>((r) => server.listen(15020, PORT_PROBE_ADDRESS, () => r()));
     });
     afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-    it('fails when another process holds 15020 on every address', () => {
+    it('fails when another process holds 15020', () => {
       const out = check('/tmp/none', ['ports']);
       expect(out.status).toBe(1);
-      expect(out.stdout).toMatch(/^✖ ports +port 15020 taken on every address by another process/m);
+      expect(out.stdout).toMatch(
+        /^✖ ports +port 15020 cannot be bound on a fallback address \(in use by another process\)/m,
+      );
     });
   });
 

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +146,60 @@ describe('tsmesh up --detach and the operator commands', () => {
     const down = tsmesh('down', '--state-dir', stateDir);
     expect(down.status).toBe(0);
     expect(down.stdout).toContain('nothing to stop');
+  });
+});
+
+describe('tsmesh up in the foreground', () => {
+  /** Starts `up` in the foreground and resolves once it printed the pods table. */
+  function foreground(stateDir: string) {
+    const child = spawn(process.execPath, [CLI, 'up', join(FIXTURES, 'mesh.yaml'), '--state-dir', stateDir], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (/^foo +client-0 +READY/m.test(stdout)) resolve();
+      });
+      child.on('exit', () => reject(new Error(`up exited early:\n${stdout}\n${stderr}`)));
+    });
+    return { child, ready, exited, out: () => stdout, err: () => stderr };
+  }
+
+  it('streams prefixed logs, prints the pods table, and stops gracefully on Ctrl-C', async () => {
+    const stateDir = join(tempDir('tsmesh-fg-'), '.tsmesh');
+    const run = foreground(stateDir);
+    await run.ready;
+    expect(run.out()).toMatch(/^web-0\/web +\| listening on 9080$/m);
+    expect(run.out()).toMatch(/^NAMESPACE +POD +STATUS +PROXY +VERSION +ADDRESS$/m);
+    const index = readState(stateDir)!.index;
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(run.err()).toContain('Gracefully stopping... (press Ctrl+C again to force)');
+    expect(run.out()).toContain('tsmesh: stopped');
+    expect(readState(stateDir)).toBeUndefined();
+    expect(hostSnapshot(`tsm-${index}-`).netns).toEqual([]);
+  });
+
+  it('forces the stop on a second Ctrl-C', async () => {
+    const stateDir = join(tempDir('tsmesh-fg-'), '.tsmesh');
+    const run = foreground(stateDir);
+    await run.ready;
+    const index = readState(stateDir)!.index;
+    run.child.kill('SIGINT');
+    // Signals sent back to back can merge into one: send the second once the first was seen.
+    while (!run.err().includes('Gracefully stopping')) await new Promise((r) => setTimeout(r, 20));
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(run.err()).toContain('forcing stop');
+    expect(readState(stateDir)).toBeUndefined();
+    expect(hostSnapshot(`tsm-${index}-`).netns).toEqual([]);
   });
 });
 

@@ -1,6 +1,6 @@
 /** Shared helpers of the local runner tests: the stand-in tsmesh, host snapshots, shell calls. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -67,9 +67,19 @@ export function hostSnapshot(netnsPrefix = 'tsm-'): { netns: string[]; links: st
   };
 }
 
-/** Processes whose command line mentions `needle`. */
+/** Live (not zombie) processes whose command line mentions `needle`, read from /proc. */
 export function processesMatching(needle: string): string[] {
-  return sh('ps', ['-eo', 'pid=,stat=,args='])
-    .split('\n')
-    .filter((l) => l.includes(needle) && !/\sZ/.test(l.slice(0, 14)) && !l.includes('ps -eo'));
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'Z' && cmdline.includes(needle) && Number(pid) !== process.pid)
+        out.push(`${pid} ${cmdline}`);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
 }

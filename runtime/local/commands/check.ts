@@ -34,7 +34,7 @@ type Check = (ctx: Context) => Promise<Omit<CheckResult, 'name'>>;
 /** Trust bundle expiry below this is a failure. */
 const TRUST_BUNDLE_MIN_DAYS = 30;
 /** The address the ports check binds: in the fallback range, never given to a pod. */
-const PORT_PROBE_ADDRESS = '127.42.255.254';
+export const PORT_PROBE_ADDRESS = '127.42.255.254';
 
 export const CHECKS: Record<string, Check> = {
   async privileges() {
@@ -211,8 +211,8 @@ export const CHECKS: Record<string, Check> = {
     if (taken.length > 0) {
       return {
         ok: false,
-        message: `port${taken.length > 1 ? 's' : ''} ${taken.join(', ')} taken on every address by another process`,
-        hint: `the loopback fallback binds them on 127.42.x.y; find the owner with: ss -ltnp 'sport = :${taken[0]}'`,
+        message: `port${taken.length > 1 ? 's' : ''} ${taken.join(', ')} cannot be bound on a fallback address (in use by another process)`,
+        hint: `the loopback fallback binds them on 127.42.x.y; a listener on 0.0.0.0 blocks that; find it with: ss -ltnp 'sport = :${taken[0]}'`,
       };
     }
     return { ok: true, message: `${ports.join(', ')} free for the loopback fallback` };
