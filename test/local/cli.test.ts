@@ -150,8 +150,15 @@ describe('tsmesh up --detach and the operator commands', () => {
 });
 
 describe('tsmesh up in the foreground', () => {
+  const started: string[] = [];
+  // A failed assertion must not leave a mesh behind.
+  afterAll(() => {
+    for (const stateDir of started) tsmesh('down', '--state-dir', stateDir);
+  });
+
   /** Starts `up` in the foreground and resolves once it printed the pods table. */
   function foreground(stateDir: string) {
+    started.push(stateDir);
     const child = spawn(process.execPath, [CLI, 'up', join(FIXTURES, 'mesh.yaml'), '--state-dir', stateDir], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
