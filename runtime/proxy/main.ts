@@ -162,7 +162,8 @@ export async function proxyOptionsFromCli(
     appHost: o.appHost ?? '127.0.0.1',
     drainSeconds,
     appProbes,
-    accessLog: o.accessLog !== false,
+    // Only an explicit --no-access-log is fixed; otherwise MeshConfig accessLogging decides.
+    ...(o.accessLog === false ? { accessLog: false } : {}),
     ...(o.meshAlpn !== undefined ? { meshAlpn: o.meshAlpn } : {}),
     ports: {
       outbound: port('outbound-port', o.outboundPort, PORTS.outbound),

@@ -75,15 +75,21 @@ export interface ProxyOptions {
   appProbes: Record<string, AppProbe>;
   /** Metrics, access log and tracing; created with defaults when absent. */
   telemetry?: Telemetry;
-  /** Access log on or off when the proxy creates its own telemetry. */
-  accessLog: boolean;
+  /**
+   * Access log on or off, fixed (the `--no-access-log` flag). When unset, each snapshot's
+   * MeshConfig `accessLogging` decides, and the log is on when MeshConfig does not say.
+   */
+  accessLog?: boolean;
   /** [0, 1) random source: balancers, weighted routes, faults, backoff jitter (tests seed it). */
   random: () => number;
   /** Operational log lines (not the access log). */
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** TCP, HTTP/2 and capture settings (dispatch.ts); defaults when absent. */
   protocols?: ProtocolOptionsInput;
-  /** Export sampled spans as Zipkin v2 JSON to this collector (telemetry-export/zipkin.ts). */
+  /**
+   * Export sampled spans as Zipkin v2 JSON to this collector (telemetry-export/zipkin.ts), fixed
+   * (the `--trace-collector` flag). When unset, MeshConfig `tracingCollector` decides.
+   */
   traceExport?: ZipkinExporterInput;
   /**
    * Run as a standalone gateway (`tsmesh proxy --gateway`): no capture listeners; listeners on
@@ -116,7 +122,6 @@ export const DEFAULT_PROXY_OPTIONS = {
   trustedAppHeaders: [HEADERS.upstreamTimeout],
   peerInboundPort: PORTS.inbound,
   appProbes: {},
-  accessLog: true,
   random: Math.random,
   log: (level: string, message: string) => {
     process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: message })}\n`);

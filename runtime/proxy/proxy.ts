@@ -15,7 +15,7 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import { UNLIMITED } from '../../lib/routing/policies.js';
 import type { Cluster } from '../../lib/routing/types.js';
 import type { ProxySnapshot } from '../../lib/snapshot.js';
-import { type ActiveConfig, buildActiveConfig, retireClusters } from './config.js';
+import { type ActiveConfig, buildActiveConfig, checkSnapshot, retireClusters } from './config.js';
 import { type CertificateState, newCounters, type ProxyContext } from './context.js';
 import { ProtocolDispatch } from './dispatch.js';
 import { Egress } from './egress/egress.js';
@@ -24,6 +24,7 @@ import { createAdminServer } from './listeners/admin.js';
 import { createHealthServer, createStatsServer } from './listeners/health.js';
 import { createInboundListener, type InboundListener, rejectMalformed } from './listeners/inbound.js';
 import { createOutboundHandler } from './listeners/outbound.js';
+import { type MeshTelemetrySettings, meshTelemetrySettings } from './mesh-telemetry.js';
 import {
   type ProxyOptions,
   type ProxyOptionsInput,
@@ -61,21 +62,26 @@ export class SidecarProxy {
   private stopping: Promise<void> | undefined;
   /** Gateway mode (`options.gateway`): Gateway server listeners instead of capture listeners. */
   private readonly gateway: GatewayListeners | undefined;
-  /** Zipkin span export (`options.traceExport`, telemetry-export/zipkin.ts). */
-  readonly traceExporter: ZipkinExporter | undefined;
+  /** Zipkin span export (`options.traceExport`, else MeshConfig `tracingCollector`). */
+  private exporter: ZipkinExporter | undefined;
+  /** What telemetry falls back to when MeshConfig does not set a field. */
+  private readonly telemetryDefaults: { accessLog: boolean; sampling: number };
 
   constructor(options: ProxyOptionsInput) {
     this.options = resolveProxyOptions(options);
-    this.traceExporter = this.options.traceExport
-      ? new ZipkinExporter({ serviceName: () => this.spanServiceName(), ...this.options.traceExport })
+    this.exporter = this.options.traceExport
+      ? this.newExporter(this.options.traceExport.endpoint)
       : undefined;
-    const exporter = this.traceExporter;
     this.telemetry =
       this.options.telemetry ??
       createTelemetry({
-        accessLog: { enabled: this.options.accessLog },
-        tracing: exporter ? { onSpan: (span) => exporter.onSpan(span) } : {},
+        accessLog: { enabled: this.options.accessLog ?? true },
+        tracing: { onSpan: (span) => this.exporter?.onSpan(span) },
       });
+    this.telemetryDefaults = {
+      accessLog: this.telemetry.accessLog.enabled,
+      sampling: this.telemetry.tracer.sampling,
+    };
     this.ctx = {
       options: this.options,
       telemetry: this.telemetry,
@@ -201,6 +207,35 @@ export class SidecarProxy {
     return f ? `${f.canonicalService}.${f.namespace}` : 'unknown';
   }
 
+  /** The current Zipkin exporter, if spans are exported. */
+  get traceExporter(): ZipkinExporter | undefined {
+    return this.exporter;
+  }
+
+  private newExporter(endpoint: string): ZipkinExporter {
+    return new ZipkinExporter({
+      serviceName: () => this.spanServiceName(),
+      ...this.options.traceExport,
+      endpoint,
+    });
+  }
+
+  /**
+   * Applies MeshConfig telemetry settings. Precedence: an explicit proxy option (command-line
+   * flag) over MeshConfig over the built-in default.
+   */
+  private applyMeshTelemetry(mesh: MeshTelemetrySettings): void {
+    if (this.options.accessLog === undefined)
+      this.telemetry.accessLog.setEnabled(mesh.accessLogging ?? this.telemetryDefaults.accessLog);
+    this.telemetry.tracer.setSampling(mesh.traceSampling ?? this.telemetryDefaults.sampling);
+    if (this.options.traceExport || this.options.telemetry) return;
+    const endpoint = mesh.tracingCollector;
+    if (endpoint === this.exporter?.options.endpoint) return;
+    const old = this.exporter;
+    this.exporter = endpoint === undefined ? undefined : this.newExporter(endpoint);
+    void old?.close();
+  }
+
   /** Gateway mode: the bound Gateway server listeners (empty for a sidecar). */
   gatewayPorts(): GatewayPortInfo[] {
     return this.gateway?.ports() ?? [];
@@ -214,9 +249,12 @@ export class SidecarProxy {
         const own = this.gateway
           ? { ...snapshot, proxy: { ...snapshot.proxy, mode: 'gateway' as const } }
           : snapshot;
+        checkSnapshot(own);
+        const mesh = meshTelemetrySettings(own.objects);
         const next = buildActiveConfig(own, this.active, this.env);
         const prev = this.active;
         this.active = next;
+        this.applyMeshTelemetry(mesh);
         await this.gateway?.reconcile(next);
         this.counters.snapshotsApplied++;
         await retireClusters(prev, next);

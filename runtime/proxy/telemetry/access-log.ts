@@ -113,8 +113,9 @@ export function formatAccessLogLine(rec: HttpRequestRecord): string {
 
 export class AccessLog {
   readonly #options: AccessLogOptions;
-  readonly #stream: Writable | undefined;
-  readonly #ownsStream: boolean;
+  #stream: Writable | undefined;
+  #ownsStream = false;
+  #on: boolean;
   readonly #formatter = new AccessLogFormatter();
   #pending: string[] = [];
   #pendingBytes = 0;
@@ -138,10 +139,14 @@ export class AccessLog {
     if (!(o.flushIntervalMs >= 0)) {
       throw new Error(`access log flushIntervalMs must be >= 0, got ${o.flushIntervalMs}`);
     }
-    if (!o.enabled) {
-      this.#ownsStream = false;
-      return;
-    }
+    this.#on = o.enabled;
+    if (o.enabled) this.#open();
+  }
+
+  /** Opens the output (once); lines go nowhere until then. */
+  #open(): void {
+    if (this.#stream !== undefined) return;
+    const o = this.#options;
     if (o.stream) {
       this.#stream = o.stream;
       this.#ownsStream = false;
@@ -158,8 +163,20 @@ export class AccessLog {
     });
   }
 
+  /**
+   * Turns logging on or off at run time, e.g. when a snapshot brings a MeshConfig
+   * `accessLogging`. The output is opened the first time logging is turned on; turning it off
+   * writes what is pending and keeps the output open for a later switch back on.
+   */
+  setEnabled(on: boolean): void {
+    if (on === this.#on) return;
+    if (!on) this.flush();
+    this.#on = on;
+    if (on) this.#open();
+  }
+
   get enabled(): boolean {
-    return this.#stream !== undefined;
+    return this.#on && this.#stream !== undefined;
   }
   /** Lines dropped because the output was blocked or broken, or more than `maxBatchLines` were waiting. */
   get dropped(): number {
@@ -171,7 +188,7 @@ export class AccessLog {
   }
 
   log(rec: HttpRequestRecord): void {
-    if (this.#stream === undefined) return;
+    if (!this.#on || this.#stream === undefined) return;
     if (this.#blocked || this.#pending.length >= this.#options.maxBatchLines) {
       this.#dropped++;
       return;
