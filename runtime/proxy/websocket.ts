@@ -19,7 +19,7 @@ import type { ProxyContext } from './context.js';
 import { Exchange, LOCAL_REPLY } from './exchange.js';
 import { filterRequestHeaders, removeHeader } from './hygiene.js';
 import { appPortFor } from './inbound-policy.js';
-import { applyRequestEdits, rewritePath } from './listeners/outbound.js';
+import { applyRequestEdits, recordOutbound, rewritePath } from './listeners/outbound.js';
 import { isHygieneError, prepareRequest } from './listeners/prepare.js';
 import {
   encodePeerMetadata,
@@ -27,7 +27,6 @@ import {
   PeerMetadataDecoder,
   type SpanRecord,
   TRACE_HEADERS,
-  UNKNOWN_SERVICE,
   UNKNOWN_WORKLOAD,
   type WorkloadFacts,
 } from './telemetry/index.js';
@@ -139,7 +138,7 @@ export class WebSocketProxy {
     const cfg = ctx.config();
     let decision: RouteDecision | undefined;
     let span: SpanRecord | undefined;
-    const finish = () => this.recordOutbound(cfg, ex, decision, span);
+    const finish = () => recordOutbound(this.ctx, cfg, ex, decision, span);
     if (!cfg) {
       rawReply(socket, ex, 502, LOCAL_REPLY.notReady);
       finish();
@@ -358,41 +357,6 @@ export class WebSocketProxy {
           }
         : undefined,
     })(undefined, (err, s) => (err ? done(err) : done(null, s as Socket)));
-  }
-
-  private recordOutbound(
-    cfg: ActiveConfig | undefined,
-    ex: Exchange,
-    decision: RouteDecision | undefined,
-    span: SpanRecord | undefined,
-  ): void {
-    const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
-    const ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
-    const rec: HttpRequestRecord = {
-      reporter: 'source',
-      startTime: ex.startTime,
-      durationMs: ex.durationMs(),
-      method: ex.method,
-      path: ex.path,
-      authority: ex.authority,
-      httpProtocol: 'HTTP/1.1',
-      requestProtocol: 'http',
-      status: ex.status,
-      responseFlags: ex.flags(),
-      requestBytes: ex.requestBytes,
-      responseBytes: ex.responseBytes,
-      requestId: ex.requestId,
-      upstreamHost: ex.upstreamHost,
-      upstreamCluster: ex.upstreamCluster,
-      routeName: ex.routeName,
-      source: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
-      sourcePrincipal: this.ctx.certificate()?.bundle.spiffeId,
-      destination: (ep && cfg?.endpointFacts.get(ep.pod)) || UNKNOWN_WORKLOAD,
-      destinationPrincipal: ep?.mtls ? ep.identity : undefined,
-      service: (decision?.service && cfg?.serviceFacts.get(decision.service.host)) || UNKNOWN_SERVICE,
-      mtls: ep?.mtls ?? false,
-    };
-    this.ctx.telemetry.recordHttp(rec, span);
   }
 
   private recordInbound(

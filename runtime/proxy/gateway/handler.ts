@@ -17,17 +17,10 @@ import type { ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward } from '../forward.js';
 import { filterRequestHeaders, removeHeader } from '../hygiene.js';
-import { applyRequestEdits, rewritePath } from '../listeners/outbound.js';
+import { applyRequestEdits, recordOutbound, rewritePath } from '../listeners/outbound.js';
 import { isHygieneError, type PreparedRequest, prepareRequest } from '../listeners/prepare.js';
 import { mirrorRequest } from '../mirror.js';
-import {
-  encodePeerMetadata,
-  type HttpRequestRecord,
-  type SpanRecord,
-  TRACE_HEADERS,
-  UNKNOWN_SERVICE,
-  UNKNOWN_WORKLOAD,
-} from '../telemetry/index.js';
+import { encodePeerMetadata, type SpanRecord, TRACE_HEADERS } from '../telemetry/index.js';
 import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { applyEdgeHeaders } from './edge-headers.js';
 import { type GatewayListenerSpec, serverFor } from './servers.js';
@@ -60,7 +53,7 @@ export function createGatewayHandler(
     const cfg = ctx.config();
     let span: SpanRecord | undefined;
     let decision: RouteDecision | undefined;
-    const finish = () => recordGateway(ctx, cfg, ex, decision, span);
+    const finish = () => recordOutbound(ctx, cfg, ex, decision, span);
     const spec = view.spec();
     if (!cfg || !spec) {
       localReply(res, ex, 503, LOCAL_REPLY.notReady);
@@ -239,40 +232,4 @@ async function handleDecision(
     },
     ex,
   );
-}
-
-function recordGateway(
-  ctx: ProxyContext,
-  cfg: ActiveConfig | undefined,
-  ex: Exchange,
-  decision: RouteDecision | undefined,
-  span: SpanRecord | undefined,
-): void {
-  const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
-  const ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
-  const rec: HttpRequestRecord = {
-    reporter: 'source',
-    startTime: ex.startTime,
-    durationMs: ex.durationMs(),
-    method: ex.method,
-    path: ex.path,
-    authority: ex.authority,
-    httpProtocol: 'HTTP/1.1',
-    requestProtocol: 'http',
-    status: ex.status,
-    responseFlags: ex.flags(),
-    requestBytes: ex.requestBytes,
-    responseBytes: ex.responseBytes,
-    requestId: ex.requestId,
-    upstreamHost: ex.upstreamHost,
-    upstreamCluster: ex.upstreamCluster,
-    routeName: ex.routeName,
-    source: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
-    sourcePrincipal: ctx.certificate()?.bundle.spiffeId,
-    destination: (ep && cfg?.endpointFacts.get(ep.pod)) || UNKNOWN_WORKLOAD,
-    destinationPrincipal: ep?.mtls ? ep.identity : undefined,
-    service: (decision?.service && cfg?.serviceFacts.get(decision.service.host)) || UNKNOWN_SERVICE,
-    mtls: ep?.mtls ?? false,
-  };
-  ctx.telemetry.recordHttp(rec, span);
 }

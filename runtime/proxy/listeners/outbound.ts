@@ -291,7 +291,8 @@ async function handleDecision(
   );
 }
 
-function recordOutbound(
+/** Records a request that left through this proxy (reporter `source`): outbound, gateway and WebSocket paths. */
+export function recordOutbound(
   ctx: ProxyContext,
   cfg: ActiveConfig | undefined,
   ex: Exchange,
