@@ -7,6 +7,7 @@ import { DEFAULT_ROOT_NAMESPACE } from '../../lib/constants.js';
 import { CA_FILES, CaMissingError, caMissingAdvice } from './ca-store.js';
 import { type ControlPlaneOptions, parseHostPort } from './options.js';
 import { ControlPlane } from './server.js';
+import { readServiceAddresses } from './service-addresses.js';
 import { TokenReviewer } from './token-review.js';
 
 export interface ControlPlaneCliOptions {
@@ -23,6 +24,7 @@ export interface ControlPlaneCliOptions {
   adminSa?: string[];
   gracePeriod?: string;
   warmup?: string;
+  serviceAddresses?: string;
 }
 
 export async function runControlPlane(cli: ControlPlaneCliOptions): Promise<number> {
@@ -41,6 +43,7 @@ export async function runControlPlane(cli: ControlPlaneCliOptions): Promise<numb
       ...(cli.certTtl ? { certTtlMs: parseDuration(cli.certTtl) } : {}),
       ...(cli.gracePeriod ? { graceMs: parseDuration(cli.gracePeriod) } : {}),
       ...(cli.warmup ? { warmupMs: parseDuration(cli.warmup) } : {}),
+      ...(cli.serviceAddresses ? { serviceAddresses: await readServiceAddresses(cli.serviceAddresses) } : {}),
       adminServiceAccounts: (cli.adminSa ?? []).map((v) => {
         if (!/^[a-z0-9-.]+\/[a-z0-9-.]+$/.test(v))
           throw new Error(`--admin-sa: expected NAMESPACE/SERVICEACCOUNT, got ${JSON.stringify(v)}`);

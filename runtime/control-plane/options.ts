@@ -52,6 +52,11 @@ export interface ControlPlaneOptions {
   idleTimeoutMs?: number;
   /** How often the config paths are polled besides fs.watch. @default 2000 */
   configPollMs?: number;
+  /**
+   * Service virtual IPs (`namespace/name` → address) filled into Services that declare no
+   * clusterIP, as an API server would assign them. @default none
+   */
+  serviceAddresses?: Readonly<Record<string, string>>;
   load?: ConfigLoader;
   validate?: ConfigValidator;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;

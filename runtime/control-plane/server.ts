@@ -31,6 +31,7 @@ import { peerSpiffeId } from './identity-checks.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { type ControlPlaneOptions, DEFAULT_CERT_TTL_MS, withDefaults } from './options.js';
 import { LocalRegistry } from './registry.js';
+import { withServiceAddresses } from './service-addresses.js';
 import { DiscoverySession } from './session.js';
 import { meshFacts } from './snapshot-builder.js';
 import { TokenIssuer } from './tokens.js';
@@ -96,7 +97,7 @@ export class ControlPlane implements AdminBackend {
     this.config = new ConfigStore({
       paths: o.configPaths,
       stateDir: o.stateDir,
-      load: o.load ?? loadConfigFiles,
+      load: withServiceAddresses(o.load ?? loadConfigFiles, o.serviceAddresses),
       validate: o.validate ?? validateMeshObjects,
     });
     this.config.on('error', (e) => {

@@ -291,6 +291,16 @@ export class LocalMesh {
       cp.namespace,
     ];
     if (this.o.certTtl) args.push('--cert-ttl', this.o.certTtl);
+    // The virtual IPs this runner gave the Services (as an API server would), so sidecars know a
+    // captured connection to one of them is that service, also on TCP ports.
+    const vips = Object.fromEntries(
+      state.services.filter((s) => s.address).map((s) => [`${s.namespace}/${s.name}`, s.address]),
+    );
+    if (Object.keys(vips).length > 0) {
+      const file = join(state.stateDir, 'control-plane', 'service-addresses.json');
+      writeFileSync(file, `${JSON.stringify(vips, null, 2)}\n`, { mode: 0o600 });
+      args.push('--service-addresses', file);
+    }
     const proc = this.spawn(
       {
         name: 'control-plane',

@@ -29,6 +29,10 @@ export function register(program: Command): void {
     )
     .option('--grace-period <duration>', "how long a disconnected sidecar's endpoints stay", '30s')
     .option(
+      '--service-addresses <file>',
+      'JSON {"namespace/name": "IPv4"}: virtual IPs for Services that declare no clusterIP',
+    )
+    .option(
       '--warmup <duration>',
       'how long restored endpoints wait for their sidecars after a restart',
       '60s',
