@@ -14,16 +14,15 @@ import type { Duplex } from 'node:stream';
 import { HEADERS, MESH_ALPN } from '../../lib/constants.js';
 import { route } from '../../lib/routing/route.js';
 import type { RouteDecision } from '../../lib/routing/types.js';
-import type { ActiveConfig } from './config.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, LOCAL_REPLY } from './exchange.js';
 import { filterRequestHeaders, removeHeader } from './hygiene.js';
 import { appPortFor } from './inbound-policy.js';
+import { recordInbound } from './listeners/inbound.js';
 import { applyRequestEdits, recordOutbound, rewritePath } from './listeners/outbound.js';
 import { isHygieneError, prepareRequest } from './listeners/prepare.js';
 import {
   encodePeerMetadata,
-  type HttpRequestRecord,
   PeerMetadataDecoder,
   type SpanRecord,
   TRACE_HEADERS,
@@ -263,7 +262,7 @@ export class WebSocketProxy {
     const cfg = ctx.config();
     let source: WorkloadFacts = UNKNOWN_WORKLOAD;
     let span: SpanRecord | undefined;
-    const finish = () => this.recordInbound(cfg, ex, source, span);
+    const finish = () => recordInbound(this.ctx, cfg, ex, source, span);
     if (!cfg) {
       rawReply(socket, ex, 502, LOCAL_REPLY.notReady);
       finish();
@@ -357,39 +356,6 @@ export class WebSocketProxy {
           }
         : undefined,
     })(undefined, (err, s) => (err ? done(err) : done(null, s as Socket)));
-  }
-
-  private recordInbound(
-    cfg: ActiveConfig | undefined,
-    ex: Exchange,
-    source: WorkloadFacts,
-    span: SpanRecord | undefined,
-  ): void {
-    const rec: HttpRequestRecord = {
-      reporter: 'destination',
-      startTime: ex.startTime,
-      durationMs: ex.durationMs(),
-      method: ex.method,
-      path: ex.path,
-      authority: ex.authority,
-      httpProtocol: 'HTTP/1.1',
-      requestProtocol: 'http',
-      status: ex.status,
-      responseFlags: ex.flags(),
-      requestBytes: ex.requestBytes,
-      responseBytes: ex.responseBytes,
-      requestId: ex.requestId,
-      upstreamHost: ex.upstreamHost,
-      upstreamCluster: ex.upstreamCluster,
-      routeName: 'inbound',
-      source,
-      sourcePrincipal: ex.peerIdentity,
-      destination: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
-      destinationPrincipal: this.ctx.certificate()?.bundle.spiffeId,
-      service: cfg?.localService ?? { host: 'unknown', name: 'unknown', namespace: 'unknown' },
-      mtls: ex.mtls,
-    };
-    this.ctx.telemetry.recordHttp(rec, span);
   }
 
   /** Closes every upgraded connection. */

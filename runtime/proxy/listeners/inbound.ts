@@ -357,7 +357,8 @@ function handleRequest(
     .then(finish);
 }
 
-function recordInbound(
+/** Records a request this proxy delivered to its app (reporter `destination`): HTTP and WebSocket paths. */
+export function recordInbound(
   ctx: ProxyContext,
   cfg: ActiveConfig | undefined,
   ex: Exchange,
