@@ -17,7 +17,7 @@ import type { ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward } from '../forward.js';
 import { filterRequestHeaders, removeHeader } from '../hygiene.js';
-import { applyRequestEdits, recordOutbound, rewritePath } from '../listeners/outbound.js';
+import { applyRequestEdits, injectFault, recordOutbound, rewritePath } from '../listeners/outbound.js';
 import { isHygieneError, type PreparedRequest, prepareRequest } from '../listeners/prepare.js';
 import { mirrorRequest } from '../mirror.js';
 import { encodePeerMetadata, type SpanRecord, TRACE_HEADERS } from '../telemetry/index.js';
@@ -160,27 +160,7 @@ async function handleDecision(
       localReply(res, ex, 404, '');
       return;
   }
-  const fault = decision.fault;
-  if (fault?.abort && random() * 100 < fault.abort.percent) {
-    ex.flag('FI');
-    req.resume();
-    localReply(res, ex, fault.abort.status, LOCAL_REPLY.faultAbort);
-    return;
-  }
-  if (fault?.delay && random() * 100 < fault.delay.percent) {
-    ex.flag('DI');
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, fault.delay!.ms);
-      res.once('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    if (res.destroyed || res.writableEnded) {
-      ex.flag('DC');
-      return;
-    }
-  }
+  if (await injectFault(decision, req, res, ex, random)) return;
   const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
   if (!cluster) {
     ex.flag('UH');

@@ -193,27 +193,7 @@ async function handleDecision(
   }
   // Fault injection acts before forwarding: an abort is never retried, a delay does not count
   // against the route timeout.
-  const fault = decision.fault;
-  if (fault?.abort && random() * 100 < fault.abort.percent) {
-    ex.flag('FI');
-    req.resume();
-    localReply(res, ex, fault.abort.status, LOCAL_REPLY.faultAbort);
-    return;
-  }
-  if (fault?.delay && random() * 100 < fault.delay.percent) {
-    ex.flag('DI');
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, fault.delay!.ms);
-      res.once('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    if (res.destroyed || res.writableEnded) {
-      ex.flag('DC');
-      return;
-    }
-  }
+  if (await injectFault(decision, req, res, ex, random)) return;
   const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
   // To the original destination: an unknown host under ALLOW_ANY, or a ServiceEntry host with
   // resolution NONE and no endpoints (egress/egress.ts).
@@ -326,4 +306,41 @@ export function recordOutbound(
     mtls: ep?.mtls ?? false,
   };
   ctx.telemetry.recordHttp(rec, span);
+}
+
+/**
+ * Fault injection, before forwarding: an abort is never retried, a delay does not count against
+ * the route timeout. Returns true when the request is finished (aborted, or the client left
+ * during the delay).
+ */
+export async function injectFault(
+  decision: RouteDecision,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  random: () => number,
+): Promise<boolean> {
+  const fault = decision.fault;
+  if (fault?.abort && random() * 100 < fault.abort.percent) {
+    ex.flag('FI');
+    req.resume();
+    localReply(res, ex, fault.abort.status, LOCAL_REPLY.faultAbort);
+    return true;
+  }
+  if (fault?.delay && random() * 100 < fault.delay.percent) {
+    ex.flag('DI');
+    const ms = fault.delay.ms;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      res.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (res.destroyed || res.writableEnded) {
+      ex.flag('DC');
+      return true;
+    }
+  }
+  return false;
 }
