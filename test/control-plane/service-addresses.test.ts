@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { MeshObject } from '../../lib/api/types.js';
 import type { LoadedConfig } from '../../runtime/control-plane/config-files.js';
 import { readServiceAddresses, withServiceAddresses } from '../../runtime/control-plane/service-addresses.js';
@@ -24,8 +24,15 @@ const loaderOf = (objects: MeshObject[]) => async (): Promise<LoadedConfig> => (
   files: [],
 });
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function file(content: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'tsmesh-vips-')), 'vips.json');
+  const dir = mkdtempSync(join(tmpdir(), 'tsmesh-vips-'));
+  dirs.push(dir);
+  const path = join(dir, 'vips.json');
   writeFileSync(path, content);
   return path;
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,7 @@ describe('tsmesh up without root (loopback fallback)', () => {
     console.log(`e2e fallback.test.ts: ${((Date.now() - started) / 1000).toFixed(1)} s (up, tests, down)`);
     expect(down.status).toBe(0);
     expect(readState(stateDir)).toBeUndefined();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs every pod on its own loopback address, with sidecars SYNCED', () => {

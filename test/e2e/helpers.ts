@@ -4,10 +4,11 @@
  * sent from inside a pod.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { App } from 'cdk8s';
+import { afterAll } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { BookinfoChart } from '../../examples/bookinfo/bookinfo.js';
 import type { LoadSummary } from '../../runtime/local/load.js';
@@ -72,8 +73,14 @@ export function objectYaml(file: string, kind: string, name: string, namespace =
   return stringify(obj);
 }
 
+/** Working directories of the meshes of this test file, removed after its last hook (after `down`). */
+const meshDirs: string[] = [];
+afterAll(() => {
+  for (const dir of meshDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 export class E2eMesh {
-  readonly dir = mkdtempSync(join(tmpdir(), 'tsmesh-e2e-'));
+  readonly dir = meshDirs[meshDirs.push(mkdtempSync(join(tmpdir(), 'tsmesh-e2e-'))) - 1];
   readonly stateDir = join(this.dir, '.tsmesh');
   readonly started = Date.now();
   state!: MeshState;
