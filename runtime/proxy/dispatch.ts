@@ -166,6 +166,11 @@ export class ProtocolDispatch {
     return out;
   }
 
+  /** Draining: inbound HTTP/2 sessions get GOAWAY (HTTP/1.1 is drained by the inbound listener). */
+  drain(): void {
+    this.h2.drainInbound();
+  }
+
   async close(): Promise<void> {
     this.tcp.close();
     this.h2.close();

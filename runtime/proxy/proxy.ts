@@ -297,6 +297,7 @@ export class SidecarProxy {
     if (this.state !== 'running') return;
     this.state = 'draining';
     this.inbound?.drain();
+    this.protocols.drain();
     this.options.log('info', 'draining: inbound connections close after their response');
   }
 

@@ -45,6 +45,9 @@ export class H2Proxy {
   private readonly outbound: Http2Server;
   private readonly inbound: Http2Server;
   private readonly sessions = new Set<Http2Session>();
+  /** Sessions of the inbound server (peer sidecars, plaintext h2c clients): a drain closes them. */
+  private readonly inboundSessions = new Set<Http2Session>();
+  private draining = false;
   private readonly pool: SessionPool;
   private readonly appEndpoints = new Map<number, UpstreamEndpoint>();
   private readonly decoder = new PeerMetadataDecoder();
@@ -85,6 +88,14 @@ export class H2Proxy {
         }
       });
     }
+    this.inbound.on('session', (session: Http2Session) => {
+      if (this.draining) {
+        closeGracefully(session);
+        return;
+      }
+      this.inboundSessions.add(session);
+      session.once('close', () => this.inboundSessions.delete(session));
+    });
     this.outbound.on(
       'stream',
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _f: number, raw: string[]) =>
@@ -214,12 +225,33 @@ export class H2Proxy {
     };
   }
 
+  /**
+   * Starts draining the inbound side: every inbound session gets GOAWAY now, busy or idle, so
+   * peers open new streams elsewhere while the streams in flight finish. Sessions accepted
+   * from now on get GOAWAY at once. The outbound side (the app's calls) keeps working.
+   */
+  drainInbound(): void {
+    this.draining = true;
+    for (const s of this.inboundSessions) closeGracefully(s);
+    this.inboundSessions.clear();
+  }
+
   /** Resets every stream and closes every session. */
   close(): void {
     for (const s of this.sessions) s.destroy();
     this.sessions.clear();
     this.pool.destroy();
     this.http1.close();
+  }
+}
+
+/** GOAWAY, then the session closes once its open streams have finished. */
+function closeGracefully(session: Http2Session): void {
+  if (session.closed || session.destroyed) return;
+  try {
+    session.close();
+  } catch {
+    session.destroy();
   }
 }
 
