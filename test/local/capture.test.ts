@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaptureOptionError, captureCleanupScript, captureScript, parseList } from '../../lib/capture.js';
+import { createNamespacePair, type NamespacePair } from '../helpers/netns.js';
 
 describe('captureScript text', () => {
   const script = captureScript();
@@ -131,6 +132,7 @@ function sh(cmd: string, args: string[], input?: string): string {
 
 describe('captureScript in a network namespace', () => {
   let dir: string;
+  let net: NamespacePair | undefined;
   const children: ChildProcess[] = [];
 
   function listen(ns: string, name: string, ports: number[]): Promise<void> {
@@ -172,30 +174,7 @@ describe('captureScript in a network namespace', () => {
     writeFileSync(join(dir, 'listener.mjs'), LISTENER);
     writeFileSync(join(dir, 'client.mjs'), CLIENT);
     writeFileSync(join(dir, 'capture.sh'), captureScript());
-    for (const ns of [pod, remote]) sh('ip', ['netns', 'add', ns]);
-    sh('ip', [
-      'link',
-      'add',
-      `${tag}a`,
-      'netns',
-      pod,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `${tag}b`,
-      'netns',
-      remote,
-    ]);
-    sh('ip', ['-n', pod, 'addr', 'add', `${POD_IP}/24`, 'dev', `${tag}a`]);
-    sh('ip', ['-n', remote, 'addr', 'add', `${REMOTE_IP}/24`, 'dev', `${tag}b`]);
-    for (const [ns, dev] of [
-      [pod, `${tag}a`],
-      [remote, `${tag}b`],
-    ]) {
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    }
+    net = createNamespacePair(tag, POD_IP, REMOTE_IP);
     sh('ip', ['netns', 'exec', pod, 'sh', join(dir, 'capture.sh')]);
     // Running it twice must leave exactly one copy of each rule.
     sh('ip', ['netns', 'exec', pod, 'sh', join(dir, 'capture.sh')]);
@@ -207,11 +186,7 @@ describe('captureScript in a network namespace', () => {
 
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL');
-    for (const ns of [pod, remote]) {
-      try {
-        sh('ip', ['netns', 'del', ns]);
-      } catch {}
-    }
+    net?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

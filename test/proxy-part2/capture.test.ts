@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshObject } from '../../lib/api/types.js';
 import { captureScript } from '../../lib/capture.js';
+import { createNamespacePair, type NamespacePair } from '../helpers/netns.js';
 import { istio, pod, service } from '../proxy/helpers/snapshot.js';
 import { ensureAddon } from './helpers/addon.js';
 
@@ -98,6 +99,7 @@ describe.each([
   ['the conntrack table', 'conntrack'],
 ])('a captured sidecar finding original destinations with %s', (_name, method) => {
   let dir: string;
+  let net: NamespacePair | undefined;
   const children: ChildProcess[] = [];
   let sidecar: ChildProcess;
   let version = 0;
@@ -127,30 +129,7 @@ describe.each([
     writeFileSync(join(dir, 'servers.mjs'), SERVERS);
     writeFileSync(join(dir, 'client.mjs'), CLIENT);
     writeFileSync(join(dir, 'capture.sh'), captureScript());
-    for (const ns of [podNs, remoteNs]) sh('ip', ['netns', 'add', ns]);
-    sh('ip', [
-      'link',
-      'add',
-      `${tag}a`,
-      'netns',
-      podNs,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `${tag}b`,
-      'netns',
-      remoteNs,
-    ]);
-    sh('ip', ['-n', podNs, 'addr', 'add', `${POD_IP}/24`, 'dev', `${tag}a`]);
-    sh('ip', ['-n', remoteNs, 'addr', 'add', `${REMOTE_IP}/24`, 'dev', `${tag}b`]);
-    for (const [ns, dev] of [
-      [podNs, `${tag}a`],
-      [remoteNs, `${tag}b`],
-    ]) {
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    }
+    net = createNamespacePair(tag, POD_IP, REMOTE_IP);
     // kube-proxy's part: the service VIP is translated to the endpoint inside the pod.
     sh('ip', ['-n', podNs, 'route', 'add', '10.254.99.9/32', 'dev', `${tag}a`]);
     sh('ip', ['netns', 'exec', podNs, 'sh', join(dir, 'capture.sh')]);
@@ -196,13 +175,7 @@ describe.each([
 
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL');
-    for (const ns of [podNs, remoteNs]) {
-      try {
-        sh('ip', ['netns', 'del', ns]);
-      } catch {
-        // already gone
-      }
-    }
+    net?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

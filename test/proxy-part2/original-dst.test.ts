@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureScript } from '../../lib/capture.js';
 import { parseConntrack } from '../../runtime/proxy/tcp/original-dst.js';
+import { createNamespacePair, type NamespacePair } from '../helpers/netns.js';
 import { ensureAddon } from './helpers/addon.js';
 
 const tag = `tsod${process.pid % 100000}`;
 const podNs = `${tag}-pod`;
-const remoteNs = `${tag}-rem`;
 const POD_IP = '10.252.9.1';
 const REMOTE_IP = '10.252.9.2';
 const ROOT = join(import.meta.dirname, '../..');
@@ -36,6 +36,7 @@ function sh(cmd: string, args: string[]): string {
 
 describe('original destination of a captured connection', () => {
   let dir: string;
+  let net: NamespacePair | undefined;
   let probe: ChildProcess | undefined;
 
   beforeAll(async () => {
@@ -44,30 +45,7 @@ describe('original destination of a captured connection', () => {
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-odst-'));
     writeFileSync(join(dir, 'client.mjs'), CLIENT);
     writeFileSync(join(dir, 'capture.sh'), captureScript());
-    for (const ns of [podNs, remoteNs]) sh('ip', ['netns', 'add', ns]);
-    sh('ip', [
-      'link',
-      'add',
-      `${tag}a`,
-      'netns',
-      podNs,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `${tag}b`,
-      'netns',
-      remoteNs,
-    ]);
-    sh('ip', ['-n', podNs, 'addr', 'add', `${POD_IP}/24`, 'dev', `${tag}a`]);
-    sh('ip', ['-n', remoteNs, 'addr', 'add', `${REMOTE_IP}/24`, 'dev', `${tag}b`]);
-    for (const [ns, dev] of [
-      [podNs, `${tag}a`],
-      [remoteNs, `${tag}b`],
-    ]) {
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    }
+    net = createNamespacePair(tag, POD_IP, REMOTE_IP);
     sh('ip', ['netns', 'exec', podNs, 'sh', join(dir, 'capture.sh')]);
     const child = spawn(
       'ip',
@@ -101,13 +79,7 @@ describe('original destination of a captured connection', () => {
 
   afterAll(() => {
     probe?.kill('SIGKILL');
-    for (const ns of [podNs, remoteNs]) {
-      try {
-        sh('ip', ['netns', 'del', ns]);
-      } catch {
-        // already gone
-      }
-    }
+    net?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
