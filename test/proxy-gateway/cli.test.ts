@@ -1,33 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from '../proxy/helpers/echo.js';
 import { send } from '../proxy/helpers/mesh.js';
 import { createTestPki, type TestPki } from '../proxy/helpers/pki.js';
+import {
+  exitOf,
+  killAndWait,
+  startTsmesh as tsmesh,
+  waitReady,
+  writeCertDir,
+} from '../proxy/helpers/process.js';
 import { istio, pod, proxyOf, service, snapshot } from '../proxy/helpers/snapshot.js';
 import { refusedPort } from '../proxy/helpers/telemetry.js';
-
-const MAIN = join(import.meta.dirname, '../../runtime/cli/main.ts');
-
-function tsmesh(args: string[]): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return { child, stderr: () => err };
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
 
 describe('tsmesh proxy --gateway (process)', () => {
   let pki: TestPki;
@@ -42,10 +29,7 @@ describe('tsmesh proxy --gateway (process)', () => {
   });
 
   afterAll(async () => {
-    if (running && running.exitCode === null) {
-      running.kill('SIGKILL');
-      await exitOf(running);
-    }
+    await killAndWait(running);
     await echo?.close();
     pki?.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -100,12 +84,8 @@ describe('tsmesh proxy --gateway (process)', () => {
         http: [{ route: [{ destination: { host: 'web', port: { number: 80 } } }] }],
       }),
     ];
-    const certDir = join(dir, 'certs');
-    mkdirSync(certDir);
     const cert = pki.leaf({ uris: ['spiffe://cluster.local/ns/istio-system/sa/gw'] });
-    writeFileSync(join(certDir, 'cert.pem'), cert.certPem);
-    writeFileSync(join(certDir, 'key.pem'), cert.keyPem);
-    writeFileSync(join(certDir, 'root-cert.pem'), pki.root.certPem);
+    const certDir = writeCertDir(dir, cert, pki.root.certPem);
     const snapFile = join(dir, 'snapshot.json');
     writeFileSync(snapFile, JSON.stringify(snapshot(proxyOf(gw), objects, [gw, web], 1)));
     const health = await refusedPort();
@@ -129,13 +109,7 @@ describe('tsmesh proxy --gateway (process)', () => {
       '--no-access-log',
     ]);
     running = p.child;
-    const end = Date.now() + 15_000;
-    while (
-      (await send(health, '/healthz/ready', { host: 'x' }).catch(() => ({ status: 0 }))).status !== 200
-    ) {
-      if (Date.now() > end) throw new Error(`gateway did not become ready: ${p.stderr()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(health, p.stderr);
     const res = await send(local, '/hello', { host: 'web.example.com' });
     expect(res.status).toBe(200);
     const got = JSON.parse(res.body);

@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,14 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from './helpers/echo.js';
 import { send } from './helpers/mesh.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
+import { exitOf, killAndWait, readyStatus, startTsmesh, waitReady, writeCertDir } from './helpers/process.js';
 import { istio, pod, proxyOf, service, snapshot } from './helpers/snapshot.js';
 import { refusedPort } from './helpers/telemetry.js';
-
-const MAIN = join(import.meta.dirname, '../../runtime/cli/main.ts');
-
-function tsmesh(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 function adminGet(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -25,13 +20,6 @@ function adminGet(socketPath: string, path: string): Promise<{ status: number; b
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
   });
 }
 
@@ -48,23 +36,16 @@ describe('tsmesh proxy (process, file sources)', () => {
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGKILL');
-      await exitOf(child);
-    }
+    await killAndWait(child);
     await echo?.close();
     pki?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('exits 2 with a clear message when no source is given', async () => {
-    const c = tsmesh(['proxy']);
-    let err = '';
-    c.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    expect(await exitOf(c)).toBe(2);
-    expect(err).toContain('--snapshot FILE --cert-dir DIR');
+    const c = startTsmesh(['proxy']);
+    expect(await exitOf(c.child)).toBe(2);
+    expect(c.stderr()).toContain('--snapshot FILE --cert-dir DIR');
   });
 
   it('serves from files, reloads them on change, and drains on SIGTERM', async () => {
@@ -74,12 +55,8 @@ describe('tsmesh proxy (process, file sources)', () => {
       service('app', [{ port: 80, targetPort: 8080 }]),
       service('upstream', [{ port: 9080, targetPort: echo.port }]),
     ];
-    const certDir = join(dir, 'certs');
-    mkdirSync(certDir);
     const cert = pki.leaf({ uris: ['spiffe://cluster.local/ns/default/sa/app'] });
-    writeFileSync(join(certDir, 'cert.pem'), cert.certPem);
-    writeFileSync(join(certDir, 'key.pem'), cert.keyPem);
-    writeFileSync(join(certDir, 'root-cert.pem'), pki.root.certPem);
+    const certDir = writeCertDir(dir, cert, pki.root.certPem);
     const snapFile = join(dir, 'snapshot.json');
     writeFileSync(snapFile, JSON.stringify(snapshot(proxyOf(me), objects, [me, up], 1)));
     const ports = {
@@ -89,7 +66,7 @@ describe('tsmesh proxy (process, file sources)', () => {
       health: await refusedPort(),
     };
     const adminSocket = join(dir, 'admin.sock');
-    child = tsmesh([
+    const proc = startTsmesh([
       'proxy',
       '--snapshot',
       snapFile,
@@ -111,13 +88,9 @@ describe('tsmesh proxy (process, file sources)', () => {
       '1',
       '--no-access-log',
     ]);
-    const ready = async () =>
-      (await send(ports.health, '/healthz/ready', { host: 'x' }).catch(() => ({ status: 0 }))).status;
-    const end = Date.now() + 15_000;
-    while ((await ready()) !== 200) {
-      if (Date.now() > end) throw new Error('proxy did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    child = proc.child;
+    const ready = () => readyStatus(ports.health);
+    await waitReady(ports.health, proc.stderr);
     const res = await send(ports.outbound, '/hello', { host: 'upstream:9080' });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body).url).toBe('/hello');
