@@ -1,9 +1,10 @@
 import { createServer as createH2Server, type Http2Server, connect as h2connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PeerPorts, type Sidecar, startSidecar } from '../proxy/helpers/mesh.js';
+import type { PeerPorts, Sidecar } from '../proxy/helpers/mesh.js';
+import { startPair } from '../proxy/helpers/pair.js';
 import { createTestPki, type TestPki } from '../proxy/helpers/pki.js';
-import { pod, service, spiffe } from '../proxy/helpers/snapshot.js';
+import { pod, service } from '../proxy/helpers/snapshot.js';
 
 /**
  * An h2c app whose first connection sends GOAWAY (last stream 1) as soon as a second stream
@@ -79,20 +80,7 @@ describe('HTTP/2 streams refused by a GOAWAY are sent again', () => {
       service('sleep', [{ port: 80, targetPort: 8080 }]),
     ];
     const workloads = [appPod, sleep];
-    server = await startSidecar({
-      pod: appPod,
-      objects,
-      workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'h2app')] }),
-    });
-    client = await startSidecar({
-      pod: sleep,
-      objects,
-      workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'sleep')] }),
-    });
+    ({ server, client } = await startPair({ pki, peers, objects, workloads, server: appPod, client: sleep }));
   });
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_SCHEMA } from '../../lib/snapshot.js';
 import { type EchoServer, startEcho } from './helpers/echo.js';
 import { type PeerPorts, type Sidecar, send, startSidecar, waitFor } from './helpers/mesh.js';
+import { startPair } from './helpers/pair.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
 import { pod, proxyOf, service, snapshot, spiffe } from './helpers/snapshot.js';
 
@@ -87,20 +88,14 @@ describe('drain', () => {
       service('sleep', [{ port: 80, targetPort: 8080 }]),
       service('ratings', [{ port: 9080, targetPort: ratingsApp.port }]),
     ];
-    server = await startSidecar({
-      pod: reviews,
+    ({ server, client } = await startPair({
+      pki,
+      peers,
       objects,
       workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'reviews')] }),
-    });
-    client = await startSidecar({
-      pod: sleep,
-      objects,
-      workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'sleep')] }),
-    });
+      server: reviews,
+      client: sleep,
+    }));
   });
 
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from './helpers/echo.js';
-import { type PeerPorts, type Sidecar, send, startSidecar } from './helpers/mesh.js';
+import { type PeerPorts, type Sidecar, send } from './helpers/mesh.js';
+import { startPair } from './helpers/pair.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
 import { pod, service, spiffe } from './helpers/snapshot.js';
 import { capturingTelemetry } from './helpers/telemetry.js';
@@ -24,21 +25,15 @@ describe('HTTP/2 between sidecars (meshAlpn tsmesh-h2)', () => {
       service('sleep', [{ port: 80, targetPort: 8080 }]),
     ];
     const workloads = [reviews, sleep];
-    server = await startSidecar({
-      pod: reviews,
+    ({ server, client } = await startPair({
+      pki,
+      peers,
       objects,
       workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'reviews')] }),
-    });
-    client = await startSidecar({
-      pod: sleep,
-      objects,
-      workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'sleep')] }),
-      options: { meshAlpn: 'tsmesh-h2', telemetry },
-    });
+      server: reviews,
+      client: sleep,
+      clientOptions: { meshAlpn: 'tsmesh-h2', telemetry },
+    }));
   });
 
   afterAll(async () => {

@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from './helpers/echo.js';
-import { type PeerPorts, type Sidecar, send, startSidecar, waitFor } from './helpers/mesh.js';
+import { type PeerPorts, type Sidecar, send, waitFor } from './helpers/mesh.js';
+import { startPair } from './helpers/pair.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
 import { pod, service, spiffe } from './helpers/snapshot.js';
 
@@ -22,20 +23,14 @@ describe('a request through a client sidecar and a server sidecar over mTLS', ()
       service('sleep', [{ port: 80, targetPort: 8080 }]),
     ];
     const workloads = [reviews, sleep];
-    server = await startSidecar({
-      pod: reviews,
+    ({ server, client } = await startPair({
+      pki,
+      peers,
       objects,
       workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'reviews')] }),
-    });
-    client = await startSidecar({
-      pod: sleep,
-      objects,
-      workloads,
-      peers,
-      cert: pki.leaf({ uris: [spiffe('default', 'sleep')] }),
-    });
+      server: reviews,
+      client: sleep,
+    }));
   });
 
   afterAll(async () => {
