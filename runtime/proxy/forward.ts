@@ -8,9 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HeaderOperationsResolved, RetryPolicy } from '../../lib/routing/types.js';
 import type { RequestBody } from './body.js';
 import { type Exchange, LOCAL_REPLY, localReply } from './exchange.js';
-import { filterResponseHeaders } from './hygiene.js';
-import { pump } from './pump.js';
-import { AbortHandle, discardBody, type UpstreamResponse } from './upstream/client.js';
+import { filterRawResponseHeaders, type RawHeaders } from './hygiene.js';
+import type { ResponseHandler } from './upstream/client.js';
 import type { PendingAdmission, UpstreamCluster, UpstreamEndpoint } from './upstream/cluster.js';
 
 export interface ForwardPlan {
@@ -73,13 +72,13 @@ function retriableFailure(policy: RetryPolicy, failure: Failure): boolean {
   return false;
 }
 
-function retriableStatus(policy: RetryPolicy, status: number, headers: UpstreamResponse['headers']): boolean {
+function retriableStatus(policy: RetryPolicy, status: number, grpc: string | undefined): boolean {
   const on = policy.retryOn;
+  if (on.size === 0 && policy.retriableStatusCodes.size === 0) return false;
   if (on.has('5xx') && status >= 500) return true;
   if (on.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
   if (policy.retriableStatusCodes.has(status)) return true;
-  const grpc = headers['grpc-status'];
-  if (typeof grpc === 'string') {
+  if (grpc !== undefined) {
     if (grpc === '14' && on.has('unavailable')) return true;
     if (grpc === '1' && on.has('cancelled')) return true;
     if (grpc === '4' && on.has('deadline-exceeded')) return true;
@@ -119,235 +118,338 @@ export function forward(
   plan: ForwardPlan,
   ex: Exchange,
 ): Promise<void> {
-  return new Promise<void>((resolveDone) => {
-    const { cluster, retry } = plan;
-    ex.upstreamCluster = cluster.key;
-    const replayable = plan.body.kind !== 'stream';
-    const maxAttempts = 1 + (replayable ? Math.max(0, retry.attempts) : 0);
-    let attempt = 0;
-    let finished = false;
-    let current: { ac: AbortHandle; reason?: 'per-try' | 'route' | 'downstream' } | undefined;
-    let routeTimer: NodeJS.Timeout | undefined;
-    let routeTimedOut = false;
-    let backoffTimer: NodeJS.Timeout | undefined;
-    let waiting: PendingAdmission | undefined;
-    const tried = new Set<UpstreamEndpoint>();
-
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      if (routeTimer) clearTimeout(routeTimer);
-      if (backoffTimer) clearTimeout(backoffTimer);
-      res.off('close', onDownstreamClose);
-      resolveDone();
-    };
-
-    const onDownstreamClose = () => {
-      if (res.writableFinished || finished) return;
-      ex.flag('DC');
-      if (current) {
-        current.reason = 'downstream';
-        current.ac.abort();
-      }
-      waiting?.cancel();
-      done();
-    };
-    res.on('close', onDownstreamClose);
-
-    const timeoutMs = plan.timeoutMs;
-    if (timeoutMs !== null && timeoutMs > 0) {
-      routeTimer = setTimeout(() => {
-        routeTimedOut = true;
-        cluster.stats.timeouts++;
-        ex.flag('UT');
-        if (current) {
-          current.reason = 'route';
-          current.ac.abort();
-        }
-        waiting?.cancel();
-        if (res.headersSent) {
-          res.destroy();
-          done();
-        } else {
-          localReply(res, ex, 504, LOCAL_REPLY.timeout);
-          done();
-        }
-      }, timeoutMs);
-    }
-
-    const fail = (status: number, body: string, headers?: Record<string, string>) => {
-      localReply(res, ex, status, body, { headers, close: plan.closeConnection?.() });
-      done();
-    };
-
-    const next = () => {
-      if (finished) return;
-      attempt++;
-      const ep = cluster.pick(tried, plan.random, plan.hashKey);
-      if (!ep) {
-        cluster.stats.noHealthy++;
-        ex.flag('UH');
-        fail(503, LOCAL_REPLY.noHealthyUpstream);
-        return;
-      }
-      const admission = cluster.tryAdmit();
-      if (admission !== 'ok' && admission !== 'overflow') {
-        waiting = admission;
-        admission.promise.then((granted) => {
-          waiting = undefined;
-          if (!granted) return;
-          if (finished) cluster.release();
-          else send(ep);
-        });
-        return;
-      }
-      if (admission === 'overflow') {
-        ex.flag('UO');
-        fail(503, LOCAL_REPLY.overflow, { 'x-envoy-overloaded': 'true' });
-        return;
-      }
-      send(ep);
-    };
-
-    const retryOrFail = (canRetry: boolean, onFinal: () => void) => {
-      if (canRetry && attempt < maxAttempts && !finished && !routeTimedOut) {
-        ex.retries++;
-        cluster.countRetry();
-        const delay = backoffMs(retry.backoffBaseMs, attempt, plan.random);
-        backoffTimer = setTimeout(next, delay);
-        return;
-      }
-      if (canRetry && retry.attempts > 0 && replayable) ex.flag('URX');
-      onFinal();
-    };
-
-    const send = (ep: UpstreamEndpoint) => {
-      tried.add(ep);
-      ep.active++;
-      ep.requests++;
-      cluster.stats.requests++;
-      ex.upstreamHost = ep.hostPort;
-      const state: { ac: AbortHandle; reason?: 'per-try' | 'route' | 'downstream' } = {
-        ac: new AbortHandle(),
-      };
-      current = state;
-      let perTryTimer: NodeJS.Timeout | undefined;
-      if (retry.perTryTimeoutMs !== null && retry.perTryTimeoutMs > 0) {
-        perTryTimer = setTimeout(() => {
-          state.reason = 'per-try';
-          state.ac.abort();
-        }, retry.perTryTimeoutMs);
-      }
-      let released = false;
-      const releaseSlot = () => {
-        if (released) return;
-        released = true;
-        ep.active--;
-        cluster.release();
-      };
-      let body: Buffer | NodeJS.ReadableStream | undefined;
-      if (plan.body.kind === 'buffered') body = plan.body.data;
-      else if (plan.body.kind === 'stream') {
-        body = plan.body.stream;
-        plan.body.consumed = true;
-      }
-      ep.client()
-        .request({
-          method: plan.method,
-          path: plan.path,
-          headers: plan.headers,
-          body,
-          signal: state.ac,
-        })
-        .then(
-          (upstream) => {
-            if (perTryTimer) clearTimeout(perTryTimer);
-            if (finished) {
-              upstream.body.destroy();
-              releaseSlot();
-              return;
-            }
-            const status = upstream.statusCode;
-            cluster.report(ep, status);
-            if (retriableStatus(retry, status, upstream.headers) && attempt < maxAttempts && !routeTimedOut) {
-              discardBody(upstream.body);
-              releaseSlot();
-              retryOrFail(true, () => undefined);
-              return;
-            }
-            if (retriableStatus(retry, status, upstream.headers) && retry.attempts > 0 && replayable)
-              ex.flag('URX');
-            respond(ep, upstream, releaseSlot);
-          },
-          (err: unknown) => {
-            if (perTryTimer) clearTimeout(perTryTimer);
-            releaseSlot();
-            if (finished || state.reason === 'route' || state.reason === 'downstream') return;
-            if (state.reason === 'per-try') {
-              cluster.report(ep, 0);
-              cluster.stats.timeouts++;
-              const canRetry =
-                retry.retryOn.has('5xx') || retry.retryOn.has('gateway-error') || retry.retryOn.has('reset');
-              retryOrFail(canRetry, () => {
-                ex.flag('UT');
-                fail(504, LOCAL_REPLY.timeout);
-              });
-              return;
-            }
-            const failure = classifyError(err);
-            cluster.report(ep, 0);
-            if (failure === 'connect') cluster.stats.connectFailures++;
-            else cluster.stats.resets++;
-            retryOrFail(retriableFailure(retry, failure), () => {
-              if (failure === 'connect') {
-                ex.flag('UF');
-                fail(503, LOCAL_REPLY.connectFailure);
-              } else {
-                ex.flag('UC');
-                fail(503, LOCAL_REPLY.connectionTermination);
-              }
-            });
-          },
-        );
-    };
-
-    const respond = (_ep: UpstreamEndpoint, upstream: UpstreamResponse, releaseSlot: () => void) => {
-      ex.status = upstream.statusCode;
-      let headers = filterResponseHeaders(upstream.headers);
-      headers = applyResponseEdits(headers, plan.responseEdits);
-      if (plan.closeConnection?.()) headers.push('connection', 'close');
-      try {
-        res.writeHead(upstream.statusCode, headers);
-      } catch {
-        upstream.body.destroy();
-        releaseSlot();
-        ex.flag('UPE');
-        fail(502, 'upstream sent an invalid response header');
-        return;
-      }
-      pump(
-        upstream.body,
-        res,
-        (n) => {
-          ex.responseBytes += n;
-        },
-        (err) => {
-          releaseSlot();
-          if (err && !finished && !routeTimedOut) {
-            // The upstream went away mid-body: the client sees a truncated response.
-            if (!res.writableFinished && !ex.hasFlag('DC')) ex.flag('UC');
-            res.destroy();
-          }
-          done();
-        },
-      );
-    };
-
+  return new Promise<void>((resolve) => {
+    const f = new Forwarding(res, plan, ex, resolve);
     if (req.aborted) {
       ex.flag('DC');
-      done();
+      resolve();
       return;
     }
-    next();
+    f.start();
   });
+}
+
+/** Why an attempt was cancelled by the forwarder (its error is then not a failure to report). */
+type CancelReason = 'per-try' | 'route' | 'downstream' | 'abandoned';
+
+const noop = (): void => undefined;
+
+/**
+ * One request's way through retries and timeouts. A class rather than closures: the hot path
+ * allocates one of these and one `Attempt` per try, and timers get the object as their argument.
+ */
+class Forwarding {
+  private attempt = 0;
+  private finished = false;
+  private current: Attempt | undefined;
+  private routeTimer: NodeJS.Timeout | undefined;
+  private routeTimedOut = false;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private waiting: PendingAdmission | undefined;
+  /** Endpoints already tried, built on the first retry. */
+  private tried: Set<UpstreamEndpoint> | undefined;
+  private lastEndpoint: UpstreamEndpoint | undefined;
+  private readonly replayable: boolean;
+  private readonly maxAttempts: number;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly plan: ForwardPlan,
+    readonly ex: Exchange,
+    private readonly resolveDone: () => void,
+  ) {
+    this.replayable = plan.body.kind !== 'stream';
+    this.maxAttempts = 1 + (this.replayable ? Math.max(0, plan.retry.attempts) : 0);
+  }
+
+  start(): void {
+    this.ex.upstreamCluster = this.plan.cluster.key;
+    // 'close' follows 'finish' on a ServerResponse: one listener sees both the normal end and a
+    // client that went away.
+    this.res.on('close', this.onDownstreamClose);
+    const timeoutMs = this.plan.timeoutMs;
+    if (timeoutMs !== null && timeoutMs > 0) this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
+    this.next();
+  }
+
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.routeTimer) clearTimeout(this.routeTimer);
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.res.off('close', this.onDownstreamClose);
+    this.resolveDone();
+  }
+
+  private readonly onDownstreamClose = (): void => {
+    if (this.finished) return;
+    if (this.res.writableFinished) {
+      this.done();
+      return;
+    }
+    this.ex.flag('DC');
+    this.current?.cancel('downstream');
+    this.waiting?.cancel();
+    this.done();
+  };
+
+  routeTimeout(): void {
+    this.routeTimer = undefined;
+    if (this.finished) return;
+    this.routeTimedOut = true;
+    this.plan.cluster.stats.timeouts++;
+    this.ex.flag('UT');
+    this.current?.cancel('route');
+    this.waiting?.cancel();
+    if (this.res.headersSent) {
+      this.res.destroy();
+      this.done();
+    } else {
+      localReply(this.res, this.ex, 504, LOCAL_REPLY.timeout);
+      this.done();
+    }
+  }
+
+  private fail(status: number, body: string, headers?: Record<string, string>): void {
+    localReply(this.res, this.ex, status, body, { headers, close: this.plan.closeConnection?.() });
+    this.done();
+  }
+
+  next(): void {
+    if (this.finished) return;
+    const cluster = this.plan.cluster;
+    this.attempt++;
+    if (this.lastEndpoint !== undefined) (this.tried ??= new Set()).add(this.lastEndpoint);
+    const ep = cluster.pick(this.tried, this.plan.random, this.plan.hashKey);
+    if (!ep) {
+      cluster.stats.noHealthy++;
+      this.ex.flag('UH');
+      this.fail(503, LOCAL_REPLY.noHealthyUpstream);
+      return;
+    }
+    const admission = cluster.tryAdmit();
+    if (admission === 'ok') {
+      this.send(ep);
+      return;
+    }
+    if (admission === 'overflow') {
+      this.ex.flag('UO');
+      this.fail(503, LOCAL_REPLY.overflow, { 'x-envoy-overloaded': 'true' });
+      return;
+    }
+    this.waiting = admission;
+    admission.promise.then((granted) => {
+      this.waiting = undefined;
+      if (!granted) return;
+      if (this.finished) cluster.release();
+      else this.send(ep);
+    });
+  }
+
+  private retryOrFail(canRetry: boolean, onFinal: () => void): void {
+    const { cluster, retry } = this.plan;
+    if (canRetry && this.attempt < this.maxAttempts && !this.finished && !this.routeTimedOut) {
+      this.ex.retries++;
+      cluster.countRetry();
+      const delay = backoffMs(retry.backoffBaseMs, this.attempt, this.plan.random);
+      this.backoffTimer = setTimeout(nextAttempt, delay, this);
+      return;
+    }
+    if (canRetry && retry.attempts > 0 && this.replayable) this.ex.flag('URX');
+    onFinal();
+  }
+
+  private send(ep: UpstreamEndpoint): void {
+    const plan = this.plan;
+    this.lastEndpoint = ep;
+    ep.active++;
+    ep.requests++;
+    plan.cluster.stats.requests++;
+    this.ex.upstreamHost = ep.hostPort;
+    const a = new Attempt(this, ep);
+    this.current = a;
+    const perTry = plan.retry.perTryTimeoutMs;
+    if (perTry !== null && perTry > 0) a.timer = setTimeout(onPerTryTimeout, perTry, a);
+    let body: Buffer | NodeJS.ReadableStream | undefined;
+    if (plan.body.kind === 'buffered') body = plan.body.data;
+    else if (plan.body.kind === 'stream') {
+      body = plan.body.stream;
+      plan.body.consumed = true;
+    }
+    ep.client().dispatch({ method: plan.method, path: plan.path, headers: plan.headers, body }, a);
+  }
+
+  /** Response headers of an attempt: retry on a retriable status, else start the downstream response. */
+  onResponse(a: Attempt, status: number, raw: RawHeaders, resume: () => void): boolean {
+    a.clearTimer();
+    if (this.finished) {
+      a.cancel('abandoned');
+      return false;
+    }
+    const { cluster, retry } = this.plan;
+    cluster.report(a.ep, status);
+    const filtered = filterRawResponseHeaders(raw);
+    const retriable = retriableStatus(retry, status, filtered.grpcStatus);
+    if (retriable && this.attempt < this.maxAttempts && !this.routeTimedOut) {
+      // Drained, not aborted, so the connection stays in the pool.
+      a.discard = true;
+      a.release();
+      this.retryOrFail(true, noop);
+      return true;
+    }
+    if (retriable && retry.attempts > 0 && this.replayable) this.ex.flag('URX');
+    const ex = this.ex;
+    ex.status = status;
+    const headers = applyResponseEdits(filtered.list, this.plan.responseEdits);
+    if (this.plan.closeConnection?.()) headers.push('connection', 'close');
+    try {
+      this.res.writeHead(status, headers);
+    } catch {
+      a.cancel('abandoned');
+      a.release();
+      ex.flag('UPE');
+      this.fail(502, 'upstream sent an invalid response header');
+      return false;
+    }
+    a.streaming = true;
+    a.resume = resume;
+    return true;
+  }
+
+  /** A response body chunk to the client; false (pause the upstream) until the client drains. */
+  onBody(a: Attempt, chunk: Buffer): boolean {
+    this.ex.responseBytes += chunk.length;
+    if (this.res.write(chunk)) return true;
+    if (a.resume !== undefined) this.res.once('drain', a.resume);
+    return false;
+  }
+
+  /** The upstream response ended: end the downstream one; `done` follows its 'close'. */
+  onEnd(a: Attempt): void {
+    a.release();
+    if (a.discard || this.finished || !a.streaming) return;
+    if (this.routeTimer) {
+      clearTimeout(this.routeTimer);
+      this.routeTimer = undefined;
+    }
+    this.res.end();
+  }
+
+  onAttemptError(a: Attempt, err: Error): void {
+    a.clearTimer();
+    a.release();
+    const reason = a.reason;
+    if (this.finished || a.discard || reason === 'route' || reason === 'downstream' || reason === 'abandoned')
+      return;
+    const { cluster, retry } = this.plan;
+    if (a.streaming) {
+      // The upstream went away mid-body: the client sees a truncated response.
+      if (!this.res.writableFinished && !this.ex.hasFlag('DC')) this.ex.flag('UC');
+      this.res.destroy();
+      this.done();
+      return;
+    }
+    if (reason === 'per-try') {
+      cluster.report(a.ep, 0);
+      cluster.stats.timeouts++;
+      const canRetry =
+        retry.retryOn.has('5xx') || retry.retryOn.has('gateway-error') || retry.retryOn.has('reset');
+      this.retryOrFail(canRetry, () => {
+        this.ex.flag('UT');
+        this.fail(504, LOCAL_REPLY.timeout);
+      });
+      return;
+    }
+    const failure = classifyError(err);
+    cluster.report(a.ep, 0);
+    if (failure === 'connect') cluster.stats.connectFailures++;
+    else cluster.stats.resets++;
+    this.retryOrFail(retriableFailure(retry, failure), () => {
+      if (failure === 'connect') {
+        this.ex.flag('UF');
+        this.fail(503, LOCAL_REPLY.connectFailure);
+      } else {
+        this.ex.flag('UC');
+        this.fail(503, LOCAL_REPLY.connectionTermination);
+      }
+    });
+  }
+}
+
+/** One try against one endpoint; it is the upstream client's response handler. */
+class Attempt implements ResponseHandler {
+  timer: NodeJS.Timeout | undefined;
+  reason: CancelReason | undefined;
+  /** A retriable status answered: the body is read and dropped. */
+  discard = false;
+  /** Response headers went downstream. */
+  streaming = false;
+  resume: (() => void) | undefined;
+  private abortFn: ((err?: Error) => void) | undefined;
+  private released = false;
+
+  constructor(
+    private readonly f: Forwarding,
+    readonly ep: UpstreamEndpoint,
+  ) {}
+
+  clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Gives the connection-pool slot back (once). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.ep.active--;
+    this.f.plan.cluster.release();
+  }
+
+  cancel(reason: CancelReason): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.clearTimer();
+    // Before the request is bound to a connection there is nothing to abort yet: onConnect does it.
+    this.abortFn?.();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.reason !== undefined) abort();
+    else this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void): boolean {
+    // 1xx answers are not forwarded; the final status follows.
+    if (statusCode < 200) return true;
+    return this.f.onResponse(this, statusCode, rawHeaders, resume);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discard || !this.streaming) return true;
+    return this.f.onBody(this, chunk);
+  }
+
+  onComplete(): void {
+    this.f.onEnd(this);
+  }
+
+  onError(err: Error): void {
+    this.f.onAttemptError(this, err);
+  }
+}
+
+function onRouteTimeout(f: Forwarding): void {
+  f.routeTimeout();
+}
+
+function onPerTryTimeout(a: Attempt): void {
+  a.timer = undefined;
+  a.cancel('per-try');
+}
+
+function nextAttempt(f: Forwarding): void {
+  f.next();
 }

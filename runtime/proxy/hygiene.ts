@@ -156,6 +156,56 @@ export function filterResponseHeaders(headers: Record<string, string | string[] 
   return out;
 }
 
+/** Response headers as an HTTP/1.1 client parsed them: names and values, raw bytes or strings. */
+export type RawHeaders = readonly (Buffer | string)[];
+
+export interface FilteredResponseHeaders {
+  /** Flat `[name, value, ...]` list for `writeHead`, in arrival order, names as received. */
+  list: string[];
+  /** The `grpc-status` value (retry decisions), undefined when absent. */
+  grpcStatus: string | undefined;
+}
+
+const str = (v: Buffer | string): string => (typeof v === 'string' ? v : v.toString('latin1'));
+
+/**
+ * `filterResponseHeaders` for the raw list an upstream HTTP/1.1 client hands over (undici's
+ * dispatch API): no intermediate object, names lower-cased only when they may be hop-by-hop.
+ */
+export function filterRawResponseHeaders(raw: RawHeaders): FilteredResponseHeaders {
+  const list: string[] = [];
+  let grpcStatus: string | undefined;
+  let connectionNamed: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = str(raw[i]);
+    const value = str(raw[i + 1]);
+    // Only names starting with c, g, k, p, t, u can be hop-by-hop, `grpc-status` or named below.
+    const c = name.charCodeAt(0) | 0x20;
+    if (c === 0x63 || c === 0x67 || c === 0x6b || c === 0x70 || c === 0x74 || c === 0x75) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') {
+        for (const t of value.split(',')) {
+          const token = t.trim().toLowerCase();
+          if (token !== '' && token !== 'close' && token !== 'keep-alive')
+            (connectionNamed ??= []).push(token);
+        }
+        continue;
+      }
+      if (RESPONSE_HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')) continue;
+      if (lower === 'grpc-status' && grpcStatus === undefined) grpcStatus = value;
+    }
+    list.push(name, value);
+  }
+  if (connectionNamed !== undefined) {
+    const named = new Set(connectionNamed);
+    const kept: string[] = [];
+    for (let i = 0; i < list.length; i += 2)
+      if (!named.has(list[i].toLowerCase())) kept.push(list[i], list[i + 1]);
+    return { list: kept, grpcStatus: named.has('grpc-status') ? undefined : grpcStatus };
+  }
+  return { list, grpcStatus };
+}
+
 /** The first value of a header in a flat list (case-insensitive). */
 export function getHeader(list: readonly string[], lower: string): string | undefined {
   for (let i = 0; i < list.length; i += 2) if (list[i].toLowerCase() === lower) return list[i + 1];

@@ -85,6 +85,33 @@ describe('a request through a client sidecar and a server sidecar over mTLS', ()
     expect(JSON.parse(chunked).body).toBe('part1-part2');
   });
 
+  it('streams a large response to a client that reads slowly, intact (backpressure through both sidecars)', async () => {
+    const big = 'r'.repeat(4 << 20);
+    const got = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: client.ports.outbound,
+          path: '/large',
+          method: 'POST',
+          headers: { host: 'reviews:9080' },
+        },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.pause();
+          // Let the sidecars' buffers fill up before reading.
+          setTimeout(() => r.resume(), 300);
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => resolve(Buffer.concat(chunks).toString()));
+          r.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(big);
+    });
+    expect(JSON.parse(got).body).toBe(big);
+  });
+
   it('flags DC and cancels the upstream request when the client goes away', async () => {
     const req = request({
       host: '127.0.0.1',

@@ -2,7 +2,12 @@ import { createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { backoffMs } from '../../runtime/proxy/forward.js';
-import { checkRawHeaders, filterRequestHeaders, filterResponseHeaders } from '../../runtime/proxy/hygiene.js';
+import {
+  checkRawHeaders,
+  filterRawResponseHeaders,
+  filterRequestHeaders,
+  filterResponseHeaders,
+} from '../../runtime/proxy/hygiene.js';
 import { MemoryCertificateSource, MemorySnapshotSource } from '../../runtime/proxy/memory-sources.js';
 import { resolveProxyOptions } from '../../runtime/proxy/options.js';
 import { peekClientHello } from '../../runtime/proxy/tls/client-hello.js';
@@ -114,6 +119,41 @@ describe('hygiene', () => {
         'x-a': 'b',
       }),
     ).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-a', 'b']);
+  });
+  it('filters a raw response header list: hop-by-hop, proxy-* and Connection-named ones go, the rest keep order and case', () => {
+    const raw = [
+      'Content-Type',
+      'text/plain',
+      'Connection',
+      'keep-alive, X-Internal',
+      'Keep-Alive',
+      'timeout=5',
+      'Set-Cookie',
+      'a=1',
+      'Proxy-Authenticate',
+      'Basic',
+      'x-internal',
+      'secret',
+      'Set-Cookie',
+      'b=2',
+      'Transfer-Encoding',
+      'chunked',
+      'grpc-status',
+      '14',
+    ].map((v, i) => (i % 4 === 0 ? Buffer.from(v, 'latin1') : v));
+    const out = filterRawResponseHeaders(raw);
+    expect(out.list).toEqual([
+      'Content-Type',
+      'text/plain',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'grpc-status',
+      '14',
+    ]);
+    expect(out.grpcStatus).toBe('14');
+    expect(filterRawResponseHeaders([Buffer.from('x-a'), Buffer.from('b')]).grpcStatus).toBeUndefined();
   });
 });
 

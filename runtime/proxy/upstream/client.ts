@@ -8,6 +8,7 @@ import { type ClientHttp2Session, constants as h2, connect as h2connect } from '
 import type { Socket } from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
+import type { RawHeaders } from '../hygiene.js';
 import { poolRequest } from './undici-pool.js';
 
 /**
@@ -39,8 +40,29 @@ export interface UpstreamResponse {
   body: Readable;
 }
 
+/** A request for `dispatch`: cancelled through the handler's `onConnect` abort function. */
+export type DispatchRequest = Omit<UpstreamRequest, 'signal'>;
+
+/**
+ * Receives one upstream response as it arrives: undici's dispatch handler contract, which the
+ * forwarder implements directly, so a response costs no Promise, no response stream object and
+ * no header object on the way through.
+ */
+export interface ResponseHandler {
+  /** The request is bound to a connection; `abort` cancels it (`onError` follows). */
+  onConnect(abort: (err?: Error) => void): void;
+  /** Status line and raw headers (1xx included); false pauses the response until `resume`. */
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, statusText?: string): boolean;
+  /** A body chunk; false pauses the response until `resume`. */
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: RawHeaders | null): void;
+  onError(err: Error): void;
+}
+
 export interface UpstreamClient {
   request(req: UpstreamRequest): Promise<UpstreamResponse>;
+  /** Sends a request and streams the response into `handler`. */
+  dispatch(req: DispatchRequest, handler: ResponseHandler): void;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -50,6 +72,47 @@ export function discardBody(body: Readable): void {
   const dump = (body as Readable & { dump?: () => Promise<void> }).dump;
   if (typeof dump === 'function') dump.call(body).catch(() => undefined);
   else body.resume();
+}
+
+/** `dispatch` on top of a client's `request` (clients without a native streaming API). */
+export function dispatchViaRequest(
+  client: Pick<UpstreamClient, 'request'>,
+  req: DispatchRequest,
+  handler: ResponseHandler,
+): void {
+  const signal = new AbortHandle();
+  handler.onConnect(() => signal.abort());
+  client.request({ ...req, signal }).then(
+    (res) => {
+      const raw: string[] = [];
+      for (const name in res.headers) {
+        const v = res.headers[name];
+        if (v === undefined) continue;
+        if (Array.isArray(v)) for (const item of v) raw.push(name, item);
+        else raw.push(name, v);
+      }
+      const body = res.body;
+      let ended = false;
+      const go = handler.onHeaders(res.statusCode, raw, () => body.resume());
+      body.on('data', (chunk: Buffer) => {
+        if (!ended && !handler.onData(chunk)) body.pause();
+      });
+      body.once('end', () => {
+        if (ended) return;
+        ended = true;
+        handler.onComplete(null);
+      });
+      const fail = (err: Error) => {
+        if (ended) return;
+        ended = true;
+        handler.onError(err);
+      };
+      body.once('error', fail);
+      body.once('close', () => fail(new Error('upstream closed before the end of the response')));
+      if (!go) body.pause();
+    },
+    (err: Error) => handler.onError(err),
+  );
 }
 
 /** HTTP/1.1 through undici's Pool (keep-alive, one request per connection at a time). */
@@ -64,6 +127,19 @@ export class Http1Client implements UpstreamClient {
       body: req.body as never,
       signal: req.signal as never,
     }) as unknown as Promise<UpstreamResponse>;
+  }
+
+  dispatch(req: DispatchRequest, handler: ResponseHandler): void {
+    // undici calls a handler without `onRequestStart` through its original (raw) interface.
+    this.pool.dispatch(
+      {
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.path,
+        headers: req.headers,
+        body: req.body as never,
+      },
+      handler as unknown as Dispatcher.DispatchHandler,
+    );
   }
 
   close(): Promise<void> {
@@ -129,6 +205,10 @@ export class H2Client implements UpstreamClient {
       });
     });
     return this.connecting;
+  }
+
+  dispatch(req: DispatchRequest, handler: ResponseHandler): void {
+    dispatchViaRequest(this, req, handler);
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {

@@ -46,16 +46,15 @@ export class UpstreamEndpoint {
   requests = 0;
   failures = 0;
   readonly outlier: OutlierState = newOutlierState();
+  /** `address:port` as logged (both are part of the key, so they never change). */
+  readonly hostPort: string;
   private pool: UpstreamClient | undefined;
   constructor(
     readonly key: string,
     public endpoint: ClusterEndpoint,
     private readonly open: () => UpstreamClient,
-  ) {}
-
-  /** `address:port` as logged. */
-  get hostPort(): string {
-    return `${this.endpoint.address}:${this.endpoint.port}`;
+  ) {
+    this.hostPort = `${endpoint.address}:${endpoint.port}`;
   }
 
   client(): UpstreamClient {
