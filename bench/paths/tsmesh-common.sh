@@ -1,6 +1,7 @@
 # Shared by the tsmesh-*.sh benchmark paths (sourced, not run). Follows the yardstick's path
 # contract (../shared/bench/README.md): LISTEN_PORT, TARGET_HOST, TARGET_PORT, HOP_PORT, WORK_DIR.
-# Optional: ACCESS_LOG=0 (run with --no-access-log), TSMESH_NODE_FLAGS (e.g. --cpu-prof ...),
+# Optional: ACCESS_LOG=0 (run with --no-access-log), MESH_ALPN=tsmesh-h2 (HTTP/2 between the
+# sidecars instead of the default HTTP/1.1), TSMESH_NODE_FLAGS (e.g. --cpu-prof ...),
 # DRAIN_SECONDS (default 1, so a SIGTERM ends the run quickly and profiles get written).
 set -euo pipefail
 : "${LISTEN_PORT:?} ${TARGET_HOST:?} ${TARGET_PORT:?} ${HOP_PORT:?} ${WORK_DIR:?}"
@@ -14,6 +15,7 @@ TSMESH_CLI=${TSMESH_CLI:-$TSMESH_ROOT/build/runtime/cli/main.js}
 BACKEND_POD_IP=127.1.$(((HOP_PORT >> 8) & 255)).$((HOP_PORT & 255))
 access_log_flag=()
 [[ ${ACCESS_LOG:-1} == 0 ]] && access_log_flag=(--no-access-log)
+[[ -n ${MESH_ALPN:-} ]] && access_log_flag+=(--mesh-alpn "$MESH_ALPN")
 
 # tsmesh_proxy SNAPSHOT CERT_DIR ADDRESS OUTBOUND_PORT INBOUND_PORT
 tsmesh_proxy() {

@@ -11,6 +11,9 @@ export type RequestBody =
   | { kind: 'buffered'; data: Buffer }
   | { kind: 'stream'; stream: Readable; consumed: boolean };
 
+/** The body of a request without one (shared: it carries no state). */
+export const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
+
 /** True when the request carries a body by its framing headers. */
 export function hasBody(req: IncomingMessage): boolean {
   const te = req.headers['transfer-encoding'];
@@ -28,10 +31,9 @@ export function readBody(
   limit: number,
   onBytes: (n: number) => void,
 ): Promise<RequestBody> {
-  if (!hasBody(req)) return Promise.resolve({ kind: 'none' });
+  if (limit === 0 || !hasBody(req)) return Promise.resolve(streamBody(req, onBytes));
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
-  // limit 0: nothing will replay the body (no retries), so it streams straight through.
-  if (limit === 0 || declared > limit)
+  if (declared > limit)
     return Promise.resolve({ kind: 'stream', stream: counted(req, [], onBytes), consumed: false });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -71,6 +73,15 @@ export function readBody(
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/**
+ * The body when nothing will replay it (no retries, no mirror): none, or the request streamed
+ * straight through. Synchronous, so a request without a body costs no Promise here.
+ */
+export function streamBody(req: IncomingMessage, onBytes: (n: number) => void): RequestBody {
+  if (!hasBody(req)) return NO_BODY;
+  return { kind: 'stream', stream: counted(req, [], onBytes), consumed: false };
 }
 
 /** The already-read chunks followed by the rest of the request, counting bytes as they pass. */

@@ -4,6 +4,7 @@
  * sends itself (403, 404, 503, 504, ...) with Envoy's response flags and bodies.
  */
 import type { ServerResponse } from 'node:http';
+import type { ClusterEndpoint } from '../../lib/routing/types.js';
 
 /** Envoy's response flags, in the order Envoy prints them. */
 export const RESPONSE_FLAG_ORDER = [
@@ -50,6 +51,8 @@ export class Exchange {
   requestId: string | undefined;
   upstreamHost: string | undefined;
   upstreamCluster: string | undefined;
+  /** The endpoint the (last) attempt went to, when the forwarder chose it. */
+  upstream: ClusterEndpoint | undefined;
   routeName: string | undefined;
   /** Peer's verified SPIFFE id (inbound) or the upstream's (outbound). */
   peerIdentity: string | undefined;

@@ -266,6 +266,7 @@ class Forwarding {
     ep.requests++;
     plan.cluster.stats.requests++;
     this.ex.upstreamHost = ep.hostPort;
+    this.ex.upstream = ep.endpoint;
     const a = new Attempt(this, ep);
     this.current = a;
     const perTry = plan.retry.perTryTimeoutMs;

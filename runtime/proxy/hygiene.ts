@@ -98,35 +98,54 @@ export function filterRequestHeaders(
   rawHeaders: readonly string[],
   options: FilterOptions = {},
 ): FilteredHeaders {
+  // One pass; the headers a Connection header names are taken out afterwards (rare).
   let connectionNamed: Set<string> | undefined;
   let teTrailers = false;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i].toLowerCase();
-    if (lower === 'connection') {
-      connectionNamed ??= new Set();
-      for (const t of rawHeaders[i + 1].split(',')) connectionNamed.add(t.trim().toLowerCase());
-    } else if (lower === 'te') {
-      for (const t of rawHeaders[i + 1].split(','))
-        if (t.trim().toLowerCase() === 'trailers') teTrailers = true;
-    }
-  }
   const list: string[] = [];
   const trusted = new Map<string, string>();
+  const { allowInternal, dropHost, drop } = options;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
     const lower = name.toLowerCase();
+    if (lower === 'connection') {
+      connectionNamed ??= new Set();
+      for (const t of rawHeaders[i + 1].split(',')) connectionNamed.add(t.trim().toLowerCase());
+      continue;
+    }
+    if (lower === 'te') {
+      for (const t of rawHeaders[i + 1].split(','))
+        if (t.trim().toLowerCase() === 'trailers') teTrailers = true;
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')) continue;
-    if (connectionNamed?.has(lower)) continue;
-    if (options.dropHost && lower === 'host') continue;
-    if (options.drop?.has(lower)) continue;
+    if (dropHost && lower === 'host') continue;
+    if (drop?.has(lower)) continue;
     if (isMeshInternal(lower)) {
-      if (options.allowInternal?.has(lower)) trusted.set(lower, rawHeaders[i + 1]);
+      if (allowInternal?.has(lower)) trusted.set(lower, rawHeaders[i + 1]);
       continue;
     }
     list.push(name, rawHeaders[i + 1]);
   }
+  if (connectionNamed !== undefined) {
+    for (const name of connectionNamed) trusted.delete(name);
+    const kept: string[] = [];
+    for (let i = 0; i < list.length; i += 2)
+      if (!connectionNamed.has(list[i].toLowerCase())) kept.push(list[i], list[i + 1]);
+    if (teTrailers) kept.push('te', 'trailers');
+    return { list: kept, trusted, teTrailers };
+  }
   if (teTrailers) list.push('te', 'trailers');
   return { list, trusted, teTrailers };
+}
+
+/** True when a flat list carries the header (`lower` is lower-case). */
+export function hasHeader(list: readonly string[], lower: string): boolean {
+  const n = lower.length;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
+    if (name.length === n && (name === lower || name.toLowerCase() === lower)) return true;
+  }
+  return false;
 }
 
 const RESPONSE_HOP_BY_HOP = new Set([

@@ -24,7 +24,7 @@ import {
 import { type Duplex, pipeline } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { HEADERS, MESH_ALPN, MESH_ALPN_VALUES } from '../../../lib/constants.js';
-import { readBody } from '../body.js';
+import { streamBody } from '../body.js';
 import type { ActiveConfig } from '../config.js';
 import type { CertificateState, ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
@@ -43,7 +43,7 @@ import { certificateHash, checkPeerCertificate, meshTlsOptions } from '../tls/ce
 import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../tls/client-hello.js';
 import { parseMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { isHygieneError, prepareRequest } from './prepare.js';
+import { firstValues, isHygieneError, prepareRequest } from './prepare.js';
 
 /** How long a new connection may take to send its first bytes. */
 const SNIFF_TIMEOUT_MS = 10_000;
@@ -295,11 +295,7 @@ function handleRequest(
   }
   if (conn.mtls) source = decoder.decode(req.headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
   if (cfg.inbound.hasAuthorization) {
-    const headerValues: Record<string, string | undefined> = {};
-    for (const name in req.headers) {
-      const v = req.headers[name];
-      headerValues[name] = Array.isArray(v) ? v[0] : v;
-    }
+    const headerValues = firstValues(req);
     const verdict = cfg.inbound.authorize({
       port,
       peerIdentity: conn.peerIdentity,
@@ -330,31 +326,26 @@ function handleRequest(
   for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
   const cluster = deps.appCluster(port);
   // No retries inbound: the body streams to the app without buffering.
-  readBody(req, 0, (n) => {
+  const body = streamBody(req, (n) => {
     ex.requestBytes += n;
-  })
-    .then((body) =>
-      forward(
-        req,
-        res,
-        {
-          cluster,
-          method: ex.method,
-          path: prepared.target,
-          headers,
-          body,
-          retry: NO_RETRY,
-          timeoutMs: null,
-          random: ctx.options.random,
-          closeConnection: close,
-        },
-        ex,
-      ),
-    )
-    .catch(() => {
-      ex.flag('DC');
-    })
-    .then(finish);
+  });
+  // forward() settles once, when the response is over (it never rejects).
+  forward(
+    req,
+    res,
+    {
+      cluster,
+      method: ex.method,
+      path: prepared.target,
+      headers,
+      body,
+      retry: NO_RETRY,
+      timeoutMs: null,
+      random: ctx.options.random,
+      closeConnection: close,
+    },
+    ex,
+  ).then(finish, finish);
 }
 
 /** Records a request this proxy delivered to its app (reporter `destination`): HTTP and WebSocket paths. */

@@ -13,12 +13,12 @@ import type {
   RequestAttributes,
   RouteDecision,
 } from '../../../lib/routing/types.js';
-import { readBody } from '../body.js';
+import { hasBody, NO_BODY, readBody } from '../body.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward } from '../forward.js';
-import { filterRequestHeaders, removeHeader, setHeader } from '../hygiene.js';
+import { filterRequestHeaders, hasHeader, removeHeader, setHeader } from '../hygiene.js';
 import { mirrorRequest } from '../mirror.js';
 import {
   encodePeerMetadata,
@@ -29,7 +29,9 @@ import {
   UNKNOWN_WORKLOAD,
 } from '../telemetry/index.js';
 import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
-import { isHygieneError, type PreparedRequest, prepareRequest } from './prepare.js';
+import { firstValues, isHygieneError, type PreparedRequest, prepareRequest } from './prepare.js';
+
+const NO_HASH: ReturnType<typeof hashKeyFor> = Object.freeze({});
 
 /** Marks requests a proxy sent, to detect one coming back to the same proxy. */
 export const LOOP_HEADER = 'x-tsmesh-hop';
@@ -49,16 +51,6 @@ export function rewritePath(path: string, decision: RouteDecision): string {
     return rw.uri + path.slice(rw.matchedPrefix.length);
   }
   return rw.uri;
-}
-
-function firstValues(req: IncomingMessage): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  const h = req.headers;
-  for (const name in h) {
-    const v = h[name];
-    out[name] = Array.isArray(v) ? v[0] : v;
-  }
-  return out;
 }
 
 export function createOutboundHandler(
@@ -193,7 +185,7 @@ async function handleDecision(
   }
   // Fault injection acts before forwarding: an abort is never retried, a delay does not count
   // against the route timeout.
-  if (await injectFault(decision, req, res, ex, random)) return;
+  if (decision.fault && (await injectFault(decision, req, res, ex, random))) return;
   const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
   // To the original destination: an unknown host under ALLOW_ANY, or a ServiceEntry host with
   // resolution NONE and no endpoints (egress/egress.ts).
@@ -214,23 +206,23 @@ async function handleDecision(
   if (cluster?.endpoints.some((e) => e.endpoint.mtls)) {
     headers.push(HEADERS.peerMetadata, encodePeerMetadata(cfg.localFacts));
   }
-  if (!headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'x-forwarded-proto')) {
-    headers.push('x-forwarded-proto', 'http');
-  }
+  if (!hasHeader(headers, 'x-forwarded-proto')) headers.push('x-forwarded-proto', 'http');
   let timeoutMs = decision.timeoutMs;
   const override = trusted.get(HEADERS.upstreamTimeout);
   if (override !== undefined && /^[0-9]{1,9}$/.test(override))
     timeoutMs = Number(override) === 0 ? null : Number(override);
-  let body: Awaited<ReturnType<typeof readBody>>;
-  try {
-    // Buffered when something may send it again: a retry, or a mirror copy (mirror.ts).
-    const replay = decision.retries.attempts > 0 || decision.mirrors.length > 0;
-    body = await readBody(req, replay ? ctx.options.retryBufferBytes : 0, (n) => {
-      ex.requestBytes += n;
-    });
-  } catch {
-    ex.flag('DC');
-    return;
+  let body = NO_BODY;
+  if (hasBody(req)) {
+    try {
+      // Buffered when something may send it again: a retry, or a mirror copy (mirror.ts).
+      const replay = decision.retries.attempts > 0 || decision.mirrors.length > 0;
+      body = await readBody(req, replay ? ctx.options.retryBufferBytes : 0, (n) => {
+        ex.requestBytes += n;
+      });
+    } catch {
+      ex.flag('DC');
+      return;
+    }
   }
   if (decision.mirrors.length > 0)
     mirrorRequest(cfg, decision.mirrors, { method: ex.method, path: target, headers, body }, random);
@@ -247,11 +239,15 @@ async function handleDecision(
     });
     return;
   }
-  const hash = hashKeyFor(cluster.cluster.loadBalancer, {
-    headers: firstValues(req),
-    sourceAddress: req.socket.remoteAddress,
-    query: prepared.query,
-  });
+  const lb = cluster.cluster.loadBalancer;
+  const hash =
+    lb.kind === 'CONSISTENT_HASH'
+      ? hashKeyFor(lb, {
+          headers: firstValues(req),
+          sourceAddress: req.socket.remoteAddress,
+          query: prepared.query,
+        })
+      : NO_HASH;
   await forward(
     req,
     res,
@@ -279,8 +275,12 @@ export function recordOutbound(
   decision: RouteDecision | undefined,
   span: SpanRecord | undefined,
 ): void {
-  const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
-  const ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
+  // The forwarder records the endpoint it used; other paths (WebSocket) only its address.
+  let ep = ex.upstream;
+  if (ep === undefined && ex.upstreamHost !== undefined) {
+    const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
+    ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
+  }
   const rec: HttpRequestRecord = {
     reporter: 'source',
     startTime: ex.startTime,

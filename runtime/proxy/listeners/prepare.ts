@@ -65,6 +65,22 @@ function sameAuthority(a: string, b: string): boolean {
   return x.host === y.host && (x.port ?? 80) === (y.port ?? 80);
 }
 
+/**
+ * The request's headers as routing and hashing read them: one value per name. Node joins
+ * repeated request headers into one string except `set-cookie` (an array), so the parsed object
+ * serves as it is unless that header is present.
+ */
+export function firstValues(req: IncomingMessage): Record<string, string | undefined> {
+  const h = req.headers;
+  if (h['set-cookie'] === undefined) return h as Record<string, string | undefined>;
+  const out: Record<string, string | undefined> = {};
+  for (const name in h) {
+    const v = h[name];
+    out[name] = Array.isArray(v) ? v[0] : v;
+  }
+  return out;
+}
+
 export function isHygieneError(v: PreparedRequest | HygieneError): v is HygieneError {
   return (v as HygieneError).status !== undefined;
 }

@@ -90,15 +90,17 @@ export class AccessLogFormatter {
   readonly #route = new QuotedMemo();
   readonly #peer = new QuotedMemo();
   readonly #authority = new QuotedMemo();
+  readonly #method = new QuotedMemo();
+  readonly #path = new QuotedMemo();
+  readonly #flags = new QuotedMemo();
 
   /** The JSON fields of one line, in order. Keys follow Envoy's access log vocabulary. */
   format(rec: HttpRequestRecord): string {
     const peer = rec.reporter === 'destination' ? rec.sourcePrincipal : rec.destinationPrincipal;
-    const flags = rec.responseFlags === '' ? '-' : rec.responseFlags;
     return (
-      `{"time":"${this.#clock.iso(rec.startTime)}","reporter":"${rec.reporter}","method":${q(rec.method)},` +
-      `"path":${q(rec.path)},"protocol":${this.#protocol.of(rec.httpProtocol)},"status":${rec.status},` +
-      `"response_flags":${q(flags)},"bytes_received":${rec.requestBytes},"bytes_sent":${rec.responseBytes},` +
+      `{"time":"${this.#clock.iso(rec.startTime)}","reporter":"${rec.reporter}","method":${this.#method.of(rec.method)},` +
+      `"path":${this.#path.of(rec.path)},"protocol":${this.#protocol.of(rec.httpProtocol)},"status":${rec.status},` +
+      `"response_flags":${this.#flags.of(rec.responseFlags)},"bytes_received":${rec.requestBytes},"bytes_sent":${rec.responseBytes},` +
       `"duration_ms":${Math.round(rec.durationMs * 1000) / 1000},"upstream_host":${this.#upstreamHost.of(rec.upstreamHost)},` +
       `"upstream_cluster":${this.#cluster.of(rec.upstreamCluster)},"route_name":${this.#route.of(rec.routeName)},` +
       `"request_id":${q(rec.requestId)},"peer_identity":${this.#peer.of(peer)},"authority":${this.#authority.of(rec.authority)}}`

@@ -220,6 +220,9 @@ export class Tracer {
   /** Completes a span with the request's outcome and hands it to `onSpan` when sampled. */
   endSpan(span: SpanRecord, rec: HttpRequestRecord): void {
     span.duration = Math.max(1, Math.round(rec.durationMs * 1000));
+    // Name and tags only for a span someone receives (most requests are not sampled).
+    const onSpan = this.#options.onSpan;
+    if (!span.sampled || onSpan === undefined) return;
     span.name = `${rec.service.host}:${rec.path.split('?')[0]}`;
     span.tags = {
       'http.method': rec.method,
@@ -233,6 +236,6 @@ export class Tracer {
       'istio.canonical_service':
         rec.reporter === 'source' ? rec.source.canonicalService : rec.destination.canonicalService,
     };
-    if (span.sampled) this.#options.onSpan?.(span);
+    onSpan(span);
   }
 }
