@@ -24,11 +24,12 @@ const NAMESPACES = 10;
 const SERVICES_PER_NAMESPACE = 10;
 const PODS_PER_SERVICE = Number(process.env.BENCH_PODS_PER_SERVICE ?? 10);
 /**
- * Without Sidecar scoping every proxy receives every endpoint, so each snapshot grows with the
- * mesh and the simulated sidecars (on the same two cores) spend most of the time decoding and
- * hashing: that mesh runs with fewer pods per service unless told otherwise.
+ * Without Sidecar scoping every proxy receives every endpoint (the issue's scenario: 1000 sidecars,
+ * each snapshot holding all 1000 endpoints). BENCH_UNSCOPED_PODS_PER_SERVICE sets it apart.
  */
-const UNSCOPED_PODS_PER_SERVICE = Number(process.env.BENCH_UNSCOPED_PODS_PER_SERVICE ?? 3);
+const UNSCOPED_PODS_PER_SERVICE = Number(process.env.BENCH_UNSCOPED_PODS_PER_SERVICE ?? PODS_PER_SERVICE);
+/** The compiled CLI to run (another build with TSMESH_CLI, e.g. a copy that later rebuilds cannot change). */
+const CLI = process.env.TSMESH_CLI ?? join(ROOT, 'build/runtime/cli/main.js');
 const progress = (what: string): void => {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${what}\n`);
 };
@@ -151,7 +152,8 @@ async function scenario(scoped: boolean) {
   const cp = spawn(
     process.execPath,
     [
-      join(ROOT, 'build/runtime/cli/main.js'),
+      ...(process.env.TSMESH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      CLI,
       'control-plane',
       '--config',
       configDir,
@@ -210,7 +212,8 @@ async function scenario(scoped: boolean) {
     for (let w = 0; w < WORKERS; w++) {
       workers.push(
         fork(join(import.meta.dirname, 'control-plane', 'sidecars.ts'), [], {
-          execArgv: ['--import', 'tsx'],
+          // Each simulated sidecar holds its whole snapshot, as a real one does.
+          execArgv: ['--import', 'tsx', '--max-old-space-size=6144'],
         }),
       );
     }
@@ -245,6 +248,8 @@ async function scenario(scoped: boolean) {
     }
     await new Promise((r) => setTimeout(r, 1000));
     const idle = await rssMb(cp.pid!);
+    const idleMemory = (await adminRequest<{ memory?: Record<string, number> }>(socket, 'GET', '/v1/status'))
+      .body.memory;
     const latencies: number[] = [];
     const applyMs: number[] = [];
     const pushedPerChange: number[] = [];
@@ -324,6 +329,9 @@ async function scenario(scoped: boolean) {
         idle: Math.round(idle.rss),
         afterChanges: Math.round(after.rss),
         peak: Math.round(after.peak),
+        idleBreakdown: Object.fromEntries(
+          Object.entries(idleMemory ?? {}).map(([k, v]) => [k, Math.round(v / 1048576)]),
+        ),
       },
       pushLatencyObservations: pushLatency,
     };
@@ -335,7 +343,7 @@ async function scenario(scoped: boolean) {
   }
 }
 
-if (!existsSync(join(ROOT, 'build/runtime/cli/main.js'))) {
+if (!existsSync(CLI)) {
   console.error('control-plane bench: run `npm run build` first (it runs the compiled control plane)');
   process.exit(2);
 }

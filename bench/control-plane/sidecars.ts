@@ -1,10 +1,12 @@
 /**
  * A worker process of the control-plane benchmark: many simulated sidecars, each with its own
- * TLS connection. Every snapshot is decoded, checked and hashed before it is ACKed, as a real
- * sidecar does. Driven by its parent over IPC.
+ * TLS connection. Every snapshot or delta is decoded, applied to the snapshot the sidecar holds
+ * and hashed before it is ACKed, with the same code as the real discovery client
+ * (`receiveSnapshot` in lib/protocol/resources.ts). Driven by its parent over IPC.
  */
-import { snapshotHash } from '../../lib/protocol/canonical.js';
-import type { SnapshotMessage } from '../../lib/protocol/messages.js';
+import type { ControlPlaneMessage } from '../../lib/protocol/messages.js';
+import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
+import { type HeldSnapshot, receiveSnapshot } from '../../lib/protocol/resources.js';
 import { ControlPlaneConnection } from '../../runtime/discovery-client/connection.js';
 
 export interface SimulatedSidecar {
@@ -33,8 +35,12 @@ interface State {
   /** weight of the watched route → ms timestamp of the ACK. */
   acks: Map<number, number>;
   snapshots: number;
-  bytes: number;
+  /** What the sidecar holds, as the real client holds it. */
+  held?: HeldSnapshot;
 }
+
+/** The protocol version the simulated sidecars speak (BENCH_PROTOCOL=2 for whole snapshots). */
+const PROTOCOL = Number(process.env.BENCH_PROTOCOL ?? PROTOCOL_VERSION);
 
 const SERVER = {
   serverName: 'tsmesh-control-plane.tsmesh-system.svc',
@@ -72,7 +78,7 @@ async function bootstrap(): Promise<{ latencies: number[]; elapsedMs: number }> 
   await pool(states, config.concurrency, async (s) => {
     const key = config.keys[states.indexOf(s) % config.keys.length];
     const conn = await open(s);
-    conn.send({ type: 'hello', protocolVersion: 2, tsmeshVersion: 'bench' });
+    conn.send({ type: 'hello', protocolVersion: PROTOCOL, tsmeshVersion: 'bench' });
     await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 30_000, 'welcome');
     const t0 = performance.now();
     const answer = conn.waitFor(
@@ -89,31 +95,40 @@ async function bootstrap(): Promise<{ latencies: number[]; elapsedMs: number }> 
   return { latencies, elapsedMs: performance.now() - started };
 }
 
-function watchedWeight(body: SnapshotMessage['body']): number | undefined {
-  const vs = body.objects.find(
-    (o) => o.kind === 'VirtualService' && o.metadata.name === 'svc-0' && o.metadata.namespace === 'ns-0',
-  ) as { spec: { http: { route: { weight?: number }[] }[] } } | undefined;
+function watchedWeight(held: HeldSnapshot): number | undefined {
+  const vs = (held.resources?.objects.get('VirtualService/ns-0/svc-0') ??
+    held.snapshot.objects.find(
+      (o) => o.kind === 'VirtualService' && o.metadata.name === 'svc-0' && o.metadata.namespace === 'ns-0',
+    )) as { spec: { http: { route: { weight?: number }[] }[] } } | undefined;
   return vs?.spec.http[0].route[0].weight;
+}
+
+/** Decodes, applies and hashes one push, then ACKs or NACKs it, as the discovery client does. */
+function onPush(s: State, m: ControlPlaneMessage): void {
+  if (m.type !== 'snapshot' && m.type !== 'delta') return;
+  const received = receiveSnapshot(s.held, m, PROTOCOL);
+  if (!received.ok) {
+    s.conn!.send({
+      type: 'nack',
+      version: m.version,
+      error: received.error,
+      ...(received.resync && PROTOCOL >= 3 ? { resync: true } : {}),
+    });
+    return;
+  }
+  s.held = received.held;
+  s.conn!.send({ type: 'ack', version: m.version, ...(received.hash ? { hash: received.hash } : {}) });
+  s.snapshots++;
+  const w = watchedWeight(received.held);
+  if (w !== undefined && !s.acks.has(w)) s.acks.set(w, Date.now());
 }
 
 async function connect(): Promise<void> {
   await pool(states, config.concurrency, async (s) => {
     const conn = await open(s, s.cert);
     s.conn = conn;
-    conn.on('message', (m) => {
-      if (m.type !== 'snapshot') return;
-      const hash = snapshotHash(m.body);
-      if (hash !== m.hash) {
-        conn.send({ type: 'nack', version: m.version, error: 'hash mismatch' });
-        return;
-      }
-      conn.send({ type: 'ack', version: m.version, hash });
-      s.snapshots++;
-      s.bytes += Buffer.byteLength(JSON.stringify(m));
-      const w = watchedWeight(m.body);
-      if (w !== undefined && !s.acks.has(w)) s.acks.set(w, Date.now());
-    });
-    conn.send({ type: 'hello', protocolVersion: 2, tsmeshVersion: 'bench' });
+    conn.on('message', (m) => onPush(s, m));
+    conn.send({ type: 'hello', protocolVersion: PROTOCOL, tsmeshVersion: 'bench' });
     await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 30_000, 'welcome');
     const registered = conn.waitFor(
       (m) => (m.type === 'registered' ? m : m.type === 'error' ? new Error(m.message) : undefined),
@@ -165,8 +180,7 @@ process.on('message', async (msg: any) => {
   try {
     if (msg.cmd === 'start') {
       config = msg as StartCommand;
-      for (const sidecar of config.sidecars)
-        states.push({ sidecar, acks: new Map(), snapshots: 0, bytes: 0 });
+      for (const sidecar of config.sidecars) states.push({ sidecar, acks: new Map(), snapshots: 0 });
       process.send!({ type: 'issued', ...(await bootstrap()) });
     } else if (msg.cmd === 'connect') {
       await connect();

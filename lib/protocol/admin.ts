@@ -92,6 +92,8 @@ export interface StatusResponse {
     workloads: number;
   };
   warmingUp: boolean;
+  /** The process's memory in bytes (Node's process.memoryUsage()). */
+  memory?: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
 
 export interface CertificateStatus {

@@ -125,12 +125,18 @@ export function decodeProxyMessage(value: unknown, protocolVersion: number): Pro
       if (protocolVersion >= 2) msg.hash = str(m, type, 'hash', false, 128);
       return msg;
     }
-    case 'nack':
-      return {
+    case 'nack': {
+      const msg: NackMessage = {
         type,
         version: int(m, type, 'version')!,
         error: str(m, type, 'error', false, 8192)!,
-      } satisfies NackMessage;
+      };
+      if (protocolVersion >= 3 && m.resync !== undefined) {
+        if (typeof m.resync !== 'boolean') fail(type, 'resync', 'a boolean', m.resync);
+        msg.resync = m.resync;
+      }
+      return msg;
+    }
     case 'ping':
       return { type, at: int(m, type, 'at')! } satisfies PingMessage;
     default:
@@ -165,6 +171,36 @@ export function decodeControlPlaneMessage(value: unknown): ControlPlaneMessage {
       str(m, type, 'hash', true);
       if (m.body === null || typeof m.body !== 'object') fail(type, 'body', 'an object', m.body);
       return m as unknown as ControlPlaneMessage;
+    case 'delta': {
+      int(m, type, 'version');
+      str(m, type, 'hash');
+      str(m, type, 'schema');
+      str(m, type, 'createdAt');
+      const base = m.base as Rec | undefined;
+      if (base === null || typeof base !== 'object') fail(type, 'base', 'an object', base);
+      int(base, 'delta.base', 'version');
+      str(base, 'delta.base', 'hash');
+      if (
+        m.proxy !== undefined &&
+        (m.proxy === null || typeof m.proxy !== 'object' || Array.isArray(m.proxy))
+      )
+        fail(type, 'proxy', 'an object', m.proxy);
+      for (const field of ['objects', 'workloads'] as const) {
+        const list = m[field];
+        if (list === undefined) continue;
+        if (!Array.isArray(list)) fail(type, field, 'an array of objects', list);
+        list.forEach((item, i) => {
+          if (item === null || typeof item !== 'object' || Array.isArray(item))
+            fail(type, `${field}[${i}]`, 'an object', item);
+        });
+      }
+      for (const field of ['removedObjects', 'removedWorkloads'] as const) {
+        const list = m[field];
+        if (list !== undefined && (!Array.isArray(list) || !list.every((k) => typeof k === 'string')))
+          fail(type, field, 'an array of keys', list);
+      }
+      return m as unknown as ControlPlaneMessage;
+    }
     case 'error':
       str(m, type, 'code');
       str(m, type, 'message');

@@ -25,6 +25,23 @@ export function encodeJsonFrame(json: string, maxBytes = DEFAULT_MAX_FRAME_BYTES
   return frame;
 }
 
+/**
+ * Encodes a frame from JSON text in pieces (strings and already-encoded UTF-8 bytes, which are
+ * not copied): the length header followed by the pieces as buffers.
+ */
+export function encodeFrameParts(
+  parts: readonly (string | Buffer)[],
+  maxBytes = DEFAULT_MAX_FRAME_BYTES,
+): Buffer[] {
+  const buffers = parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
+  const length = buffers.reduce((n, b) => n + b.length, 0);
+  if (length > maxBytes)
+    throw new FrameError(`frame of ${length} bytes exceeds the limit of ${maxBytes} bytes`);
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(length, 0);
+  return [head, ...buffers];
+}
+
 /** Reassembles frames from a byte stream. */
 export class FrameDecoder {
   private chunks: Buffer[] = [];

@@ -3,3 +3,4 @@ export * from './canonical.js';
 export * from './decode.js';
 export * from './framing.js';
 export * from './messages.js';
+export * from './resources.js';

@@ -5,12 +5,16 @@
  * Versions: the control plane serves PROTOCOL_VERSION and PREVIOUS_PROTOCOL_VERSION. Version 1
  * has no snapshot hash: its `snapshot` frames carry `version` and `body` only and its `ack`
  * frames `version` only. Version 2 adds `hash` to both, so a proxy can prove which content it
- * applied.
+ * applied. Version 3 adds `delta` frames (only the resources that changed since the snapshot the
+ * proxy ACKed last) and hashes snapshots as resources (./resources.ts); its full `snapshot` frames
+ * have the version 2 shape with that hash.
  */
+import type { MeshObject } from '../api/types.js';
+import type { ProxyIdentity, WorkloadInstance } from '../model.js';
 import type { ProxySnapshot } from '../snapshot.js';
 
-export const PROTOCOL_VERSION = 2;
-export const PREVIOUS_PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 3;
+export const PREVIOUS_PROTOCOL_VERSION = 2;
 export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [PREVIOUS_PROTOCOL_VERSION, PROTOCOL_VERSION];
 
 /** ALPN value of discovery connections; `http/1.1` on the same port is the admin API. */
@@ -97,6 +101,30 @@ export interface SnapshotMessage {
   body: ProxySnapshot;
 }
 
+/**
+ * Protocol version 3: the resources that changed since the snapshot `base` (the last one the proxy
+ * ACKed). The proxy applies it to that snapshot; `hash` is the resulting snapshot's hash.
+ */
+export interface DeltaMessage {
+  type: 'delta';
+  version: number;
+  hash: string;
+  base: { version: number; hash: string };
+  /** The snapshot schema of the result. */
+  schema: string;
+  createdAt: string;
+  /** The proxy identity, when it changed. */
+  proxy?: ProxyIdentity;
+  /** Config objects added or changed. */
+  objects?: MeshObject[];
+  /** Workload instances added or changed. */
+  workloads?: WorkloadInstance[];
+  /** Keys (`kind/namespace/name`) of objects removed. */
+  removedObjects?: string[];
+  /** Keys (`namespace/name`) of workload instances removed. */
+  removedWorkloads?: string[];
+}
+
 export interface AckMessage {
   type: 'ack';
   version: number;
@@ -108,6 +136,8 @@ export interface NackMessage {
   type: 'nack';
   version: number;
   error: string;
+  /** v3: the proxy cannot apply deltas to what it holds; send it a whole snapshot. */
+  resync?: boolean;
 }
 
 export interface PingMessage {
@@ -153,6 +183,7 @@ export type ControlPlaneMessage =
   | CertificateMessage
   | RegisteredMessage
   | SnapshotMessage
+  | DeltaMessage
   | ErrorMessage
   | PongMessage
   | PingMessage;

@@ -7,13 +7,14 @@ import { TSMESH_VERSION } from '../../lib/constants.js';
 import type { ProxyIdentity, WorkloadInstance } from '../../lib/model.js';
 import type { CsrMessage, ProxyMessage, RegisterMessage } from '../../lib/protocol/messages.js';
 import { PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '../../lib/protocol/messages.js';
+import { SNAPSHOT_SCHEMA } from '../../lib/snapshot.js';
 import type { IssuedForWorkload } from './certificate-service.js';
 import type { ConfigStore } from './config-store.js';
 import { registrationProblem } from './identity-checks.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import type { WorkloadRegistry } from './registry.js';
 import type { DiscoverySession, SessionHandler } from './session.js';
-import { SnapshotBuilder } from './snapshot-builder.js';
+import { type BuiltSnapshot, SnapshotBuilder, SnapshotCache } from './snapshot-builder.js';
 
 export interface DiscoveryOptions {
   config: ConfigStore;
@@ -56,7 +57,7 @@ export class Discovery implements SessionHandler {
   /** Versions keep increasing across restarts: microseconds since the epoch at start, plus one per push. */
   private versionCounter = Date.now() * 1000;
   private builder?: SnapshotBuilder;
-  private readonly jsonCache = new WeakMap<object, string>();
+  private readonly cache = new SnapshotCache();
   private inflightBytes = 0;
   private readonly waiting = new Set<DiscoverySession>();
   private lastChangeAt = 0;
@@ -90,7 +91,7 @@ export class Discovery implements SessionHandler {
       case 'ack':
         return this.onAck(session, message.version, message.hash);
       case 'nack':
-        return this.onNack(session, message.version, message.error);
+        return this.onNack(session, message.version, message.error, message.resync === true);
       case 'ping':
         session.send({ type: 'pong', at: message.at });
         return;
@@ -221,18 +222,25 @@ export class Discovery implements SessionHandler {
     }
     session.ackedVersion = version;
     session.ackedHash = session.sentHash;
+    if (session.sentContent) session.held = { ...session.sentContent, version, hash: session.sentHash! };
     session.nackError = undefined;
     this.o.metrics.pushLatency.observe((Date.now() - session.sentChangeAt) / 1000);
     this.pushIfPending(session);
     this.checkWaiters();
   }
 
-  private onNack(session: DiscoverySession, version: number, error: string): void {
+  private onNack(session: DiscoverySession, version: number, error: string, resync = false): void {
     if (version !== session.sentVersion) return;
     session.nackError = error;
     session.nackedVersion = version;
     this.o.metrics.nacks++;
     this.o.log('warn', `${podOf(session)} refused snapshot ${version}: ${error}`);
+    if (resync) {
+      // The proxy cannot apply deltas to what it holds: send it the whole snapshot at once.
+      session.held = undefined;
+      session.sentContentKey = undefined;
+      session.pushPending = true;
+    }
     this.pushIfPending(session);
     this.checkWaiters();
   }
@@ -293,7 +301,7 @@ export class Discovery implements SessionHandler {
       this.o.config.objects,
       this.o.registry.list(),
       this.o.trustDomain(),
-      this.jsonCache,
+      this.cache,
     );
     return this.builder;
   }
@@ -325,18 +333,23 @@ export class Discovery implements SessionHandler {
     const contentKey = `${built.content.contentHash}|${built.proxyJson}`;
     if (contentKey === session.sentContentKey) return;
     const version = ++this.versionCounter;
-    const body = SnapshotBuilder.bodyJson(built, version, createdAt);
-    const frame =
-      session.protocolVersion >= 2
-        ? `{"type":"snapshot","version":${version},"hash":"${built.hash}","body":${body}}`
-        : `{"type":"snapshot","version":${version},"body":${body}}`;
+    const hash = built.hash(session.protocolVersion);
+    const delta = this.deltaFrame(session, built, version, hash, createdAt);
+    const frame = delta
+      ? [delta]
+      : [
+          `{"type":"snapshot","version":${version},"hash":"${hash}","body":`,
+          ...SnapshotBuilder.bodyParts(built, version, createdAt, session.protocolVersion),
+          '}',
+        ];
     session.sentVersion = version;
-    session.sentHash = built.hash;
+    session.sentHash = hash;
+    session.sentContent = { content: built.content, proxyJson: built.proxyJson };
     session.sentGeneration = generation;
     session.sentChangeAt = changeAt;
     session.sentContentKey = contentKey;
     try {
-      const bytes = session.sendJson(frame);
+      const bytes = session.sendParts(frame);
       session.inflightBytes = bytes;
       this.inflightBytes += bytes;
       this.o.metrics.pushBytes += bytes;
@@ -346,6 +359,32 @@ export class Discovery implements SessionHandler {
       session.nackedVersion = version;
       this.o.log('error', `cannot send snapshot to ${podOf(session)}: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Protocol version 3: the changes since the snapshot the proxy holds, or undefined when it
+   * holds none (first push, reconnect, resync) or when most of the snapshot changed.
+   */
+  private deltaFrame(
+    session: DiscoverySession,
+    built: BuiltSnapshot,
+    version: number,
+    hash: string,
+    createdAt: string,
+  ): string | undefined {
+    const held = session.held;
+    if (session.protocolVersion < 3 || !held) return undefined;
+    const delta = built.content.deltaFrom(held.content);
+    if (delta.changes > Math.max(16, built.content.resourceCount / 2)) return undefined;
+    const parts = [
+      `"type":"delta","version":${version},"hash":"${hash}"`,
+      `"base":{"version":${held.version},"hash":"${held.hash}"}`,
+      `"schema":${JSON.stringify(SNAPSHOT_SCHEMA)},"createdAt":"${createdAt}"`,
+    ];
+    if (built.proxyJson !== held.proxyJson) parts.push(`"proxy":${built.proxyJson}`);
+    if (delta.json) parts.push(delta.json);
+    this.o.metrics.deltas++;
+    return `{${parts.join(',')}}`;
   }
 
   /** The answered (or closed) snapshot no longer counts against the in-flight budget. */

@@ -39,6 +39,8 @@ export class ControlPlaneMetrics {
   configErrors = 0;
   pushes = 0;
   pushBytes = 0;
+  /** Pushes sent as deltas (protocol version 3); the rest were whole snapshots. */
+  deltas = 0;
   nacks = 0;
   certificatesIssued = 0;
   csrRejected = 0;
@@ -67,6 +69,11 @@ export class ControlPlaneMetrics {
       gauge('tsmesh_workloads', 'Registered workload instances.', facts.workloads),
       counter('tsmesh_snapshot_pushes_total', 'Snapshots sent to sidecars.', this.pushes),
       counter('tsmesh_snapshot_push_bytes_total', 'Bytes of snapshot frames sent.', this.pushBytes),
+      counter(
+        'tsmesh_snapshot_deltas_total',
+        'Snapshots sent as deltas against the one the sidecar held.',
+        this.deltas,
+      ),
       counter('tsmesh_snapshot_nacks_total', 'Snapshots refused by sidecars.', this.nacks),
       counter('tsmesh_certificates_issued_total', 'Workload certificates issued.', this.certificatesIssued),
       counter('tsmesh_csr_rejected_total', 'Certificate requests refused.', this.csrRejected),

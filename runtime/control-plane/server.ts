@@ -438,6 +438,7 @@ export class ControlPlane implements AdminBackend {
         workloads: this.registry.list().length,
       },
       warmingUp: this.registry.warmingUp || this.discovery.settling,
+      memory: process.memoryUsage(),
     };
     if (this.config.loadedAt) out.configLoadedAt = this.config.loadedAt;
     if (this.config.lastError) out.lastConfigError = this.config.lastError;

@@ -11,27 +11,219 @@ import type { MeshObject, Service, Sidecar } from '../../lib/api/types.js';
 import { DEFAULT_ROOT_NAMESPACE, DEFAULT_TRUST_DOMAIN, ISTIO_ROOT_NAMESPACE } from '../../lib/constants.js';
 import { hostMatches, resolveConfigHost } from '../../lib/hosts.js';
 import type { ProxyIdentity, WorkloadInstance } from '../../lib/model.js';
-import { canonicalJson, hashCanonicalParts } from '../../lib/protocol/canonical.js';
+import { canonicalJson } from '../../lib/protocol/canonical.js';
+import {
+  compareKeys,
+  objectResourceKey,
+  resourceSnapshotHash,
+  sectionHash,
+  workloadResourceKey,
+} from '../../lib/protocol/resources.js';
 import { SNAPSHOT_SCHEMA } from '../../lib/snapshot.js';
 
 const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
 
-/** The shared part of the snapshots of every proxy with one scope. */
-export interface ScopedContent {
-  key: string;
-  objects: MeshObject[];
-  workloads: WorkloadInstance[];
-  objectsJson: string;
-  workloadsJson: string;
-  /** sha256 of both parts: tells cheaply whether a proxy's content changed. */
-  contentHash: string;
+/** A resource's canonical JSON and its hash, kept while the object is unchanged. */
+export interface ResourceEntry {
+  json: string;
+  hash: string;
 }
 
-export interface BuiltSnapshot {
-  hash: string;
-  /** Canonical JSON of the proxy identity. */
-  proxyJson: string;
-  content: ScopedContent;
+/** The resources that turn one section into another. */
+interface SectionDelta {
+  /** JSON of the resources added or changed, comma-separated (no brackets). */
+  upserts: string;
+  upsertCount: number;
+  /** Keys removed. */
+  removed: string[];
+}
+
+/**
+ * One section of a snapshot (its config objects or its workload instances) in key order. Immutable
+ * and shared by every proxy, scope and generation with the same content: its encoded bytes are
+ * built once, on the first whole-snapshot push that needs them, and deltas from other sections are
+ * cached.
+ */
+export class Section {
+  private bytes?: Buffer;
+  private readonly deltas = new WeakMap<Section, SectionDelta>();
+
+  constructor(
+    readonly keys: readonly string[],
+    readonly entries: ReadonlyMap<string, ResourceEntry>,
+    /** The section hash of lib/protocol/resources.ts. */
+    readonly hash: string,
+  ) {}
+
+  static build(keys: readonly string[], entries: ReadonlyMap<string, ResourceEntry>): Section {
+    return new Section(
+      keys,
+      entries,
+      sectionHash(keys, (k) => entries.get(k)!.hash),
+    );
+  }
+
+  /** `[json,json,...]` as UTF-8. */
+  get json(): Buffer {
+    this.bytes ??= Buffer.from(`[${this.keys.map((k) => this.entries.get(k)!.json).join(',')}]`);
+    return this.bytes;
+  }
+
+  deltaFrom(base: Section): SectionDelta {
+    let delta = this.deltas.get(base);
+    if (!delta) {
+      const upserts: string[] = [];
+      for (const k of this.keys) {
+        const e = this.entries.get(k)!;
+        if (base.entries.get(k)?.hash !== e.hash) upserts.push(e.json);
+      }
+      delta = {
+        upserts: upserts.join(','),
+        upsertCount: upserts.length,
+        removed: base.keys.filter((k) => !this.entries.has(k)),
+      };
+      this.deltas.set(base, delta);
+    }
+    return delta;
+  }
+}
+
+/** What a proxy needs to go from one scope's content to another's (protocol version 3). */
+export interface ContentDelta {
+  /** JSON members of a `delta` frame (`"objects":[...]`, `"removedObjects":[...]`...), or ''. */
+  json: string;
+  /** Resources added, changed or removed. */
+  changes: number;
+}
+
+/** The shared part of the snapshots of every proxy with one scope: two shared sections. */
+export class ScopedContent {
+  /** Tells cheaply whether a proxy's content changed. */
+  readonly contentHash: string;
+
+  constructor(
+    readonly key: string,
+    readonly objectsSection: Section,
+    readonly workloadsSection: Section,
+  ) {
+    this.contentHash = `${objectsSection.hash}${workloadsSection.hash}`;
+  }
+
+  get objects(): MeshObject[] {
+    return this.objectsSection.keys.map((k) => JSON.parse(this.objectsSection.entries.get(k)!.json));
+  }
+
+  get workloads(): WorkloadInstance[] {
+    return this.workloadsSection.keys.map((k) => JSON.parse(this.workloadsSection.entries.get(k)!.json));
+  }
+
+  get resourceCount(): number {
+    return this.objectsSection.keys.length + this.workloadsSection.keys.length;
+  }
+
+  /** The resources that turn `base` into this content. */
+  deltaFrom(base: ScopedContent): ContentDelta {
+    const parts: string[] = [];
+    let changes = 0;
+    for (const [name, removedName, section, baseSection] of [
+      ['objects', 'removedObjects', this.objectsSection, base.objectsSection],
+      ['workloads', 'removedWorkloads', this.workloadsSection, base.workloadsSection],
+    ] as const) {
+      if (section === baseSection) continue;
+      const d = section.deltaFrom(baseSection);
+      if (d.upsertCount > 0) parts.push(`"${name}":[${d.upserts}]`);
+      if (d.removed.length > 0) parts.push(`"${removedName}":${JSON.stringify(d.removed)}`);
+      changes += d.upsertCount + d.removed.length;
+    }
+    return { json: parts.join(','), changes };
+  }
+}
+
+/** One proxy's snapshot: its identity plus the shared content of its scope. */
+export class BuiltSnapshot {
+  private v2Hash?: string;
+  private v3Hash?: string;
+
+  constructor(
+    /** Canonical JSON of the proxy identity. */
+    readonly proxyJson: string,
+    readonly content: ScopedContent,
+  ) {}
+
+  /** The snapshot hash as the given protocol version defines it. */
+  hash(protocolVersion: number): string {
+    if (protocolVersion >= 3) {
+      this.v3Hash ??= resourceSnapshotHash(
+        sha256(this.proxyJson),
+        this.content.objectsSection.hash,
+        this.content.workloadsSection.hash,
+      );
+      return this.v3Hash;
+    }
+    this.v2Hash ??= createHash('sha256')
+      .update('{"objects":')
+      .update(this.content.objectsSection.json)
+      .update(',"proxy":')
+      .update(this.proxyJson)
+      .update(',"workloads":')
+      .update(this.content.workloadsSection.json)
+      .update('}')
+      .digest('hex');
+    return this.v2Hash;
+  }
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** What one scope sees of the config objects (computed once per config version). */
+interface ObjectsPart {
+  section: Section;
+  services: Service[];
+  entrySelectors: { ns: string; labels: Record<string, string> }[];
+}
+
+/**
+ * What the control plane keeps across generations: resource serializations and hashes by object,
+ * each scope's view of the config while the config is unchanged, and every distinct section by
+ * hash (the sections of the last two generations), so equal sections are one object.
+ */
+export class SnapshotCache {
+  readonly entries = new WeakMap<object, ResourceEntry>();
+  readonly objectParts = new WeakMap<readonly MeshObject[], Map<string, ObjectsPart>>();
+  private previous = new Map<string, Section>();
+  private current = new Map<string, Section>();
+
+  /** A new generation starts: sections not used since the one before are let go. */
+  nextGeneration(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+
+  /** Marks a section as used in this generation. */
+  keep(section: Section): Section {
+    const kept = this.current.get(section.hash);
+    if (kept) return kept;
+    this.current.set(section.hash, section);
+    return section;
+  }
+
+  section(keys: readonly string[], entries: ReadonlyMap<string, ResourceEntry>): Section {
+    const hash = sectionHash(keys, (k) => entries.get(k)!.hash);
+    let section = this.current.get(hash) ?? this.previous.get(hash);
+    if (!section) section = new Section(keys, entries, hash);
+    this.current.set(hash, section);
+    return section;
+  }
+
+  entry = (item: object): ResourceEntry => {
+    let entry = this.entries.get(item);
+    if (entry === undefined) {
+      const json = canonicalJson(item);
+      entry = { json, hash: sha256(json) };
+      this.entries.set(item, entry);
+    }
+    return entry;
+  };
 }
 
 export interface MeshFacts {
@@ -80,9 +272,10 @@ export class SnapshotBuilder {
     private readonly objects: readonly MeshObject[],
     private readonly workloads: readonly WorkloadInstance[],
     trustDomainOverride?: string,
-    /** Serializations of config objects and workload instances, kept while they are unchanged. */
-    private readonly jsonCache: WeakMap<object, string> = new WeakMap(),
+    /** Kept across generations (see SnapshotCache). */
+    private readonly cache: SnapshotCache = new SnapshotCache(),
   ) {
+    cache.nextGeneration();
     this.facts = meshFacts(objects, trustDomainOverride);
     this.sidecars = objects
       .filter((o): o is Sidecar => o.kind === 'Sidecar')
@@ -101,34 +294,31 @@ export class SnapshotBuilder {
       content = this.compileScope(scopeKey, proxy, sidecar);
       this.scopes.set(scopeKey, content);
     }
-    const proxyJson = canonicalJson(proxy);
-    return {
-      hash: hashCanonicalParts(content.objectsJson, proxyJson, content.workloadsJson),
-      proxyJson,
-      content,
-    };
+    return new BuiltSnapshot(canonicalJson(proxy), content);
   }
 
-  /** The ProxySnapshot body as JSON, assembled from the cached canonical parts. */
-  static bodyJson(built: BuiltSnapshot, version: number, createdAt: string): string {
-    return (
-      `{"schema":${JSON.stringify(SNAPSHOT_SCHEMA)},"version":${version},"hash":"${built.hash}",` +
-      `"proxy":${built.proxyJson},"objects":${built.content.objectsJson},` +
-      `"workloads":${built.content.workloadsJson},"createdAt":"${createdAt}"}`
-    );
+  /** The ProxySnapshot body as encoded chunks (shared section bytes are not copied). */
+  static bodyParts(
+    built: BuiltSnapshot,
+    version: number,
+    createdAt: string,
+    protocolVersion: number,
+  ): (string | Buffer)[] {
+    return [
+      `{"schema":${JSON.stringify(SNAPSHOT_SCHEMA)},"version":${version},"hash":"${built.hash(protocolVersion)}",` +
+        `"proxy":${built.proxyJson},"objects":`,
+      built.content.objectsSection.json,
+      ',"workloads":',
+      built.content.workloadsSection.json,
+      `,"createdAt":"${createdAt}"}`,
+    ];
   }
 
-  /** Canonical JSON of a list, reusing each element's serialization across generations. */
-  private listJson(items: readonly object[]): string {
-    const parts = items.map((item) => {
-      let json = this.jsonCache.get(item);
-      if (json === undefined) {
-        json = canonicalJson(item);
-        this.jsonCache.set(item, json);
-      }
-      return json;
-    });
-    return `[${parts.join(',')}]`;
+  /** The ProxySnapshot body as JSON text. */
+  static bodyJson(built: BuiltSnapshot, version: number, createdAt: string, protocolVersion: number): string {
+    return SnapshotBuilder.bodyParts(built, version, createdAt, protocolVersion)
+      .map((p) => p.toString())
+      .join('');
   }
 
   private sidecarFor(proxy: ProxyIdentity): Sidecar | undefined {
@@ -149,6 +339,41 @@ export class SnapshotBuilder {
   }
 
   private compileScope(key: string, proxy: ProxyIdentity, sidecar: Sidecar | undefined): ScopedContent {
+    let parts = this.cache.objectParts.get(this.objects);
+    if (!parts) {
+      parts = new Map();
+      this.cache.objectParts.set(this.objects, parts);
+    }
+    let part = parts.get(key);
+    if (!part) {
+      part = this.compileObjects(proxy, sidecar);
+      parts.set(key, part);
+    }
+    const { services, entrySelectors } = part;
+    const workloads = this.workloads.filter(
+      (w) =>
+        services.some(
+          (s) => nsOf(s) === w.namespace && s.spec?.selector && labelsMatch(s.spec.selector, w.labels),
+        ) || entrySelectors.some((e) => e.ns === w.namespace && labelsMatch(e.labels, w.labels)),
+    );
+    return new ScopedContent(
+      key,
+      this.cache.keep(part.section),
+      this.sectionOf(workloads, workloadResourceKey),
+    );
+  }
+
+  /** A section of these items in key order: what a proxy of protocol version 3 rebuilds. */
+  private sectionOf<T extends object>(items: readonly T[], keyOf: (item: T) => string): Section {
+    const sorted = items
+      .map((item) => ({ key: keyOf(item), item }))
+      .sort((a, b) => compareKeys(a.key, b.key));
+    const keys = sorted.map((e) => e.key);
+    const entries = new Map(sorted.map((e) => [e.key, this.cache.entry(e.item)]));
+    return this.cache.section(keys, entries);
+  }
+
+  private compileObjects(proxy: ProxyIdentity, sidecar: Sidecar | undefined): ObjectsPart {
     const sees = egressFilter(sidecar);
     const ns = proxy.namespace;
     const roots = this.facts.rootNamespaces;
@@ -203,20 +428,7 @@ export class SnapshotBuilder {
         }
       }
     }
-    const workloads = this.workloads.filter(
-      (w) =>
-        services.some(
-          (s) => nsOf(s) === w.namespace && s.spec?.selector && labelsMatch(s.spec.selector, w.labels),
-        ) || entrySelectors.some((e) => e.ns === w.namespace && labelsMatch(e.labels, w.labels)),
-    );
-    const objectsJson = this.listJson(visible);
-    const workloadsJson = this.listJson(workloads);
-    const contentHash = createHash('sha256')
-      .update(objectsJson)
-      .update('\n')
-      .update(workloadsJson)
-      .digest('hex');
-    return { key, objects: visible, workloads, objectsJson, workloadsJson, contentHash };
+    return { section: this.sectionOf(visible, objectResourceKey), services, entrySelectors };
   }
 }
 

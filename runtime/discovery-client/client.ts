@@ -8,14 +8,16 @@ import { randomUUID } from 'node:crypto';
 import { TSMESH_VERSION } from '../../lib/constants.js';
 import { spiffeId } from '../../lib/identity.js';
 import { createCsr, describeCertificate, generateRsaKeyPair } from '../../lib/pki/index.js';
-import { snapshotHash } from '../../lib/protocol/canonical.js';
 import type {
   CertificateMessage,
   ControlPlaneMessage,
+  DeltaMessage,
   SnapshotMessage,
+  WelcomeMessage,
 } from '../../lib/protocol/messages.js';
 import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
-import { type ProxySnapshot, SNAPSHOT_SCHEMA } from '../../lib/snapshot.js';
+import { type HeldSnapshot, receiveSnapshot } from '../../lib/protocol/resources.js';
+import type { ProxySnapshot } from '../../lib/snapshot.js';
 import type { CertificateBundle } from '../proxy/sources.js';
 import { ControlPlaneConnection } from './connection.js';
 import { CLIENT_DEFAULTS, type ClientDefaults, type ControlPlaneSourcesOptions } from './options.js';
@@ -56,7 +58,7 @@ export class ControlPlaneClient {
   private readonly expectedId: string;
   private trustBundle: string[];
   private bundle?: CertificateBundle;
-  private snapshot?: ProxySnapshot;
+  private held?: HeldSnapshot;
   private snapshotListeners: SnapshotListener[] = [];
   private certificateListeners: CertificateListener[] = [];
   private connection?: ControlPlaneConnection;
@@ -67,7 +69,11 @@ export class ControlPlaneClient {
   private rotationFractionNow = 0.5;
   private rotating?: Promise<void>;
   private snapshotQueue: Promise<void> = Promise.resolve();
-  private pendingSnapshot?: { msg: SnapshotMessage; conn: ControlPlaneConnection; version: number };
+  private pendingSnapshot?: {
+    msg: SnapshotMessage | DeltaMessage;
+    conn: ControlPlaneConnection;
+    protocolVersion: number;
+  };
   readonly stats: ClientStatus = { connected: false, registered: false, rotations: 0, reconnects: 0 };
 
   constructor(options: ControlPlaneSourcesOptions) {
@@ -100,11 +106,14 @@ export class ControlPlaneClient {
 
   onSnapshot(listener: SnapshotListener): void {
     this.snapshotListeners.push(listener);
-    if (this.snapshot) void this.enqueue(async () => listener(this.snapshot!));
+    if (this.held) {
+      const held = this.held;
+      void this.enqueue(async () => listener(held.snapshot));
+    }
     if (this.pendingSnapshot) {
       const p = this.pendingSnapshot;
       this.pendingSnapshot = undefined;
-      void this.enqueue(() => this.applySnapshot(p.msg, p.conn));
+      void this.enqueue(() => this.applySnapshot(p.msg, p.conn, p.protocolVersion));
     }
     this.ensureRunning();
   }
@@ -119,7 +128,11 @@ export class ControlPlaneClient {
   }
 
   get currentSnapshot(): ProxySnapshot | undefined {
-    return this.snapshot;
+    return this.held?.snapshot;
+  }
+
+  private get snapshot(): ProxySnapshot | undefined {
+    return this.held?.snapshot;
   }
 
   get currentCertificate(): CertificateBundle | undefined {
@@ -195,7 +208,8 @@ export class ControlPlaneClient {
     });
   }
 
-  private async hello(conn: ControlPlaneConnection, resume: boolean): Promise<void> {
+  /** Says hello; returns the protocol version the control plane chose for this connection. */
+  private async hello(conn: ControlPlaneConnection, resume: boolean): Promise<number> {
     conn.send({
       type: 'hello',
       protocolVersion: this.o.protocolVersion,
@@ -204,7 +218,7 @@ export class ControlPlaneClient {
         ? { resume: { version: this.snapshot.version, hash: this.snapshot.hash } }
         : {}),
     });
-    await conn.waitFor(
+    const welcome = await conn.waitFor<WelcomeMessage>(
       (m) =>
         m.type === 'welcome'
           ? m
@@ -214,6 +228,7 @@ export class ControlPlaneClient {
       REQUEST_TIMEOUT_MS,
       'welcome',
     );
+    return Math.min(welcome.protocolVersion, this.o.protocolVersion);
   }
 
   private async requestCertificate(
@@ -319,8 +334,10 @@ export class ControlPlaneClient {
     let heartbeat: NodeJS.Timeout | undefined;
     try {
       const closed = new Promise<Error | undefined>((resolve) => conn.once('close', resolve));
-      conn.on('message', (m) => this.onMessage(conn, m));
-      await this.hello(conn, true);
+      // Frames after welcome are read with the version it named; the first push follows register.
+      let protocolVersion = this.o.protocolVersion;
+      conn.on('message', (m) => this.onMessage(conn, m, protocolVersion));
+      protocolVersion = await this.hello(conn, true);
       const id = this.o.identity;
       conn.send({
         type: 'register',
@@ -367,9 +384,9 @@ export class ControlPlaneClient {
     }
   }
 
-  private onMessage(conn: ControlPlaneConnection, m: ControlPlaneMessage): void {
-    if (m.type === 'snapshot') {
-      void this.enqueue(() => this.applySnapshot(m, conn));
+  private onMessage(conn: ControlPlaneConnection, m: ControlPlaneMessage, protocolVersion: number): void {
+    if (m.type === 'snapshot' || m.type === 'delta') {
+      void this.enqueue(() => this.applySnapshot(m, conn, protocolVersion));
     } else if (m.type === 'ping') {
       conn.send({ type: 'ping', at: m.at });
     } else if (m.type === 'error' && !m.requestId) {
@@ -385,47 +402,45 @@ export class ControlPlaneClient {
     return this.snapshotQueue;
   }
 
-  /** Checks and applies one snapshot, then ACKs it; NACKs it and keeps the last good one otherwise. */
-  private async applySnapshot(msg: SnapshotMessage, conn: ControlPlaneConnection): Promise<void> {
-    const body = msg.body as ProxySnapshot & { schema: string };
-    const nack = (error: string): void => {
+  /**
+   * Checks and applies one snapshot or delta (lib/protocol/resources.ts), hands the result to the
+   * listeners, then ACKs it; NACKs it and keeps the last good one otherwise.
+   */
+  private async applySnapshot(
+    msg: SnapshotMessage | DeltaMessage,
+    conn: ControlPlaneConnection,
+    protocolVersion: number,
+  ): Promise<void> {
+    const nack = (error: string, resync = false): void => {
       this.o.log!(
         `refused snapshot ${msg.version}: ${error}; keeping version ${this.snapshot?.version ?? 'none'}`,
       );
-      conn.send({ type: 'nack', version: msg.version, error });
+      conn.send({
+        type: 'nack',
+        version: msg.version,
+        error,
+        ...(resync && protocolVersion >= 3 ? { resync } : {}),
+      });
     };
-    if (body.schema !== SNAPSHOT_SCHEMA) {
-      nack(
-        `unknown snapshot schema ${JSON.stringify(body.schema)}; this proxy understands ${SNAPSHOT_SCHEMA}`,
-      );
+    const received = receiveSnapshot(this.held, msg, protocolVersion);
+    if (!received.ok) {
+      nack(received.error, received.resync);
       return;
-    }
-    if (!Array.isArray(body.objects) || !Array.isArray(body.workloads) || typeof body.proxy !== 'object') {
-      nack('snapshot body lacks proxy, objects or workloads');
-      return;
-    }
-    let hash: string | undefined;
-    if (this.o.protocolVersion >= 2) {
-      hash = snapshotHash(body);
-      if (hash !== msg.hash || hash !== body.hash) {
-        nack(`snapshot hash mismatch: computed ${hash}, frame says ${msg.hash}`);
-        return;
-      }
     }
     if (this.snapshotListeners.length === 0) {
-      this.pendingSnapshot = { msg, conn, version: msg.version };
+      this.pendingSnapshot = { msg, conn, protocolVersion };
       return;
     }
     try {
-      for (const l of this.snapshotListeners) await l(body);
+      for (const l of this.snapshotListeners) await l(received.held.snapshot);
     } catch (err) {
       nack((err as Error).message);
       return;
     }
-    this.snapshot = body;
+    this.held = received.held;
     this.stats.snapshotVersion = msg.version;
-    if (hash) this.stats.snapshotHash = hash;
-    conn.send({ type: 'ack', version: msg.version, ...(hash ? { hash } : {}) });
+    if (received.hash) this.stats.snapshotHash = received.hash;
+    conn.send({ type: 'ack', version: msg.version, ...(received.hash ? { hash: received.hash } : {}) });
   }
 }
 

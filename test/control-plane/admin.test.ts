@@ -216,7 +216,7 @@ spec: { host: reviews, trafficPolicy: { loadBalancer: { simple: FASTEST } } }
         pod: 'reviews-v1-0',
         address: '127.0.0.1',
         state: 'SYNCED',
-        protocolVersion: 2,
+        protocolVersion: 3,
         tsmeshVersion: expect.any(String),
         certificate: { serial: cert.serial, notAfter: cert.notAfter.toISOString() },
       }),
@@ -227,7 +227,7 @@ spec: { host: reviews, trafficPolicy: { loadBalancer: { simple: FASTEST } } }
     expect(certs.map((c) => c.serial)).toContain(cert.serial);
     const status = (await adminRequest<StatusResponse>(socket, 'GET', '/v1/status')).body;
     expect(status.counts).toMatchObject({ proxies: 1, synced: 1, workloads: 1 });
-    expect(status.protocolVersions).toEqual([1, 2]);
+    expect(status.protocolVersions).toEqual([2, 3]);
     const metrics = await (await fetch(`http://127.0.0.1:${cp!.addresses.monitoring!.port}/metrics`)).text();
     expect(metrics).toContain('tsmesh_proxies{state="SYNCED"} 1');
     expect(metrics).toMatch(/tsmesh_push_latency_seconds_count [1-9]/);

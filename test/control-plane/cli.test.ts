@@ -84,7 +84,7 @@ describe('tsmesh ca, token and control-plane commands', () => {
     });
     const status = await tsmesh(['control-plane', 'status', '--state-dir', f.stateDir]);
     expect(status.code).toBe(0);
-    expect(status.stdout).toContain('protocol versions 1, 2');
+    expect(status.stdout).toContain('protocol versions 2, 3');
     expect(status.stdout).toMatch(/config version: +1 \(6 objects/);
     const missing = await tsmesh(['control-plane', 'status', '--state-dir', join(f.dir, 'nowhere')]);
     expect(missing.code).toBe(1);

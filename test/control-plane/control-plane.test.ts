@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeCertificate } from '../../lib/pki/index.js';
-import { snapshotHash } from '../../lib/protocol/canonical.js';
+import { ResourceSnapshot } from '../../lib/protocol/resources.js';
 import type { ControlPlane } from '../../runtime/control-plane/server.js';
 import {
   bookinfoYaml,
@@ -48,7 +48,7 @@ describe('control plane and discovery client', () => {
     expect(info.isCa).toBe(false);
     expect(cert.spiffeId).toBe('spiffe://cluster.local/ns/default/sa/reviews');
     const snap = await client.nextSnapshot();
-    expect(snap.hash).toBe(snapshotHash(snap));
+    expect(snap.hash).toBe(ResourceSnapshot.fromBody(snap.version, snap).hash);
     expect(weightOf(snap)).toBe(75);
     expect(snap.workloads.map((w) => w.name)).toContain('reviews-v1-0');
     const proxies = cp.proxies();

@@ -7,7 +7,9 @@ import { canonicalJson, snapshotHash } from '../../lib/protocol/canonical.js';
 import { decodeProxyMessage, ProtocolError } from '../../lib/protocol/decode.js';
 import { encodeFrame, FrameDecoder, FrameError } from '../../lib/protocol/framing.js';
 import { DISCOVERY_ALPN } from '../../lib/protocol/messages.js';
+import { ResourceSnapshot } from '../../lib/protocol/resources.js';
 import { SNAPSHOT_SCHEMA } from '../../lib/snapshot.js';
+import { adminRequest } from '../../runtime/control-plane/admin-client.js';
 import type { ControlPlane } from '../../runtime/control-plane/server.js';
 import { ControlPlaneConnection } from '../../runtime/discovery-client/connection.js';
 import {
@@ -17,6 +19,7 @@ import {
   startControlPlane,
   type TestClient,
   trustBundle,
+  virtualService,
 } from './helpers.js';
 
 let f: Fixture | undefined;
@@ -80,21 +83,34 @@ describe('frames and messages', () => {
 });
 
 describe('protocol versions', () => {
-  it('syncs a proxy that speaks the previous protocol version (no hashes)', async () => {
+  it('syncs a proxy that speaks the previous protocol version (whole snapshots, version 2 hashes)', async () => {
     f = await fixture();
     cp = await startControlPlane(f);
     const client = startClient({
       address: `127.0.0.1:${cp.addresses.discovery.port}`,
       trustBundlePem: await trustBundle(f),
       token: cp.mintToken('default', 'reviews').token,
-      protocolVersion: 1,
+      protocolVersion: 2,
     });
     clients.push(client);
     const snap = await client.nextSnapshot();
     expect(snap.schema).toBe(SNAPSHOT_SCHEMA);
+    expect(snap.hash).toBe(snapshotHash(snap));
     await expect
       .poll(() => cp!.proxies()[0])
-      .toMatchObject({ protocolVersion: 1, state: 'SYNCED', ackedVersion: snap.version });
+      .toMatchObject({ protocolVersion: 2, state: 'SYNCED', ackedVersion: snap.version });
+    // A change reaches it as a whole snapshot: version 2 has no deltas.
+    const answer = await adminRequest(cp.addresses.adminSocket, 'POST', '/v1/apply', {
+      yaml: virtualService('default', 'reviews', [
+        ['v1', 10],
+        ['v2', 90],
+      ]),
+    });
+    expect(answer.status).toBe(200);
+    const next = await client.nextSnapshot((s) => s.version > snap.version);
+    expect(next.hash).toBe(snapshotHash(next));
+    expect(cp!.metrics.deltas).toBe(0);
+    expect(client.logs.join('\n')).not.toContain('refused');
   });
 
   it('refuses an unknown protocol version, naming the ones it speaks', async () => {
@@ -113,13 +129,13 @@ describe('protocol versions', () => {
     expect(await answer).toMatchObject({
       code: 'unsupported-protocol',
       fatal: true,
-      message: expect.stringContaining('speaks 1 and 2'),
+      message: expect.stringContaining('speaks 2 and 3'),
     });
   });
 });
 
 /** A scripted peer in the control plane's place: it hands out snapshots the test chooses. */
-async function scriptedControlPlane() {
+async function scriptedControlPlane(protocolVersion = 2) {
   const root = await generateRsaKeyPair();
   const rootPem = await createRootCertificate({ ...root, trustDomain: 'cluster.local' });
   const signer = new CertificateSigner(rootPem, root.privateKeyPem);
@@ -147,7 +163,7 @@ async function scriptedControlPlane() {
       for (const m of decoder.push(chunk) as any[]) {
         received.push(m);
         if (m.type === 'hello')
-          socket.write(encodeFrame({ type: 'welcome', protocolVersion: 2, tsmeshVersion: 'scripted' }));
+          socket.write(encodeFrame({ type: 'welcome', protocolVersion, tsmeshVersion: 'scripted' }));
         if (m.type === 'csr') {
           const { verifyCsr } = await import('../../lib/pki/index.js');
           const cert = await signer.issue({
@@ -186,8 +202,40 @@ async function scriptedControlPlane() {
       createdAt: '',
       ...body,
     };
-    const h = hash ?? snapshotHash(full as any);
+    const h =
+      hash ??
+      (protocolVersion >= 3
+        ? ResourceSnapshot.fromBody(version, full as any).hash
+        : snapshotHash(full as any));
     current!.write(encodeFrame({ type: 'snapshot', version, hash: h, body: { ...full, hash: h } }));
+  };
+  /** Sends the delta `changes` against `base`; its hash is computed from `expected` unless given. */
+  const sendDelta = (
+    version: number,
+    base: { version: number; hash: string },
+    changes: Record<string, unknown>,
+    expected: Record<string, unknown> | string,
+  ): void => {
+    const hash =
+      typeof expected === 'string'
+        ? expected
+        : ResourceSnapshot.fromBody(version, {
+            proxy: { namespace: 'default' },
+            objects: [],
+            workloads: [],
+            ...expected,
+          } as any).hash;
+    current!.write(
+      encodeFrame({
+        type: 'delta',
+        version,
+        hash,
+        base,
+        schema: SNAPSHOT_SCHEMA,
+        createdAt: '',
+        ...changes,
+      }),
+    );
   };
   return {
     port: (server.address() as AddressInfo).port,
@@ -195,6 +243,7 @@ async function scriptedControlPlane() {
     received,
     registered: () => current !== undefined,
     sendSnapshot,
+    sendDelta,
     close: () =>
       new Promise<void>((r) => {
         current?.destroy();
@@ -265,5 +314,95 @@ describe('the proxy side keeps its last good snapshot', () => {
         version: 2,
         error: 'route table does not compile: bad regex',
       });
+  });
+
+  it('applies deltas to the snapshot it holds; NACKs one that does not fit and keeps the last good one', async () => {
+    const script = await scriptedControlPlane(3);
+    cleanups.push(script.close);
+    let refuse = false;
+    const { createControlPlaneSources } = await import('../../runtime/discovery-client/index.js');
+    const sources = createControlPlaneSources({
+      address: `127.0.0.1:${script.port}`,
+      trustBundlePem: [script.rootPem],
+      token: 'scripted',
+      identity: {
+        namespace: 'default',
+        serviceAccount: 'reviews',
+        workload: 'reviews-v1',
+        pod: 'p',
+        labels: {},
+        address: '127.0.0.1',
+        ports: [],
+      },
+      log: () => {},
+    });
+    cleanups.unshift(() => sources.close());
+    const seen: any[] = [];
+    sources.snapshots.start((s) => {
+      if (refuse) throw new Error('route table does not compile');
+      seen.push(s);
+    });
+    sources.certificates.start(() => {});
+    await expect.poll(script.registered, { timeout: 10_000 }).toBe(true);
+    const one = { kind: 'Namespace', metadata: { name: 'one' } };
+    const two = { kind: 'Namespace', metadata: { name: 'two' } };
+    const pod = {
+      name: 'p',
+      namespace: 'default',
+      labels: {},
+      address: '127.0.0.9',
+      ports: [],
+      meshed: true,
+    };
+    const first = { objects: [two, one], workloads: [pod] };
+    script.sendSnapshot(1, first);
+    await expect.poll(() => script.received.find((m) => m.type === 'ack')).toMatchObject({ version: 1 });
+    const ack1 = script.received.find((m) => m.type === 'ack');
+    expect(seen[0].objects.map((o: any) => o.metadata.name)).toEqual(['one', 'two']); // key order
+    const base = { version: 1, hash: ack1.hash };
+
+    // A good delta: one object changed, one removed, the workload removed.
+    const changed = { ...one, metadata: { name: 'one', labels: { istio: 'x' } } };
+    script.sendDelta(
+      2,
+      base,
+      { objects: [changed], removedObjects: ['Namespace//two'], removedWorkloads: ['default/p'] },
+      { objects: [changed] },
+    );
+    await expect.poll(() => script.received.find((m) => m.type === 'ack' && m.version === 2)).toBeTruthy();
+    expect(seen.at(-1)).toMatchObject({ version: 2, objects: [changed], workloads: [] });
+    const base2 = { version: 2, hash: script.received.find((m) => m.type === 'ack' && m.version === 2).hash };
+
+    // Wrong base, a hash that does not match, a removal of something not held: resync wanted.
+    script.sendDelta(3, base, { objects: [two] }, { objects: [changed, two] });
+    script.sendDelta(4, base2, { objects: [two] }, 'f'.repeat(64));
+    script.sendDelta(5, base2, { removedObjects: ['Namespace//three'] }, { objects: [changed] });
+    // The proxy still holds 2: a delta against it applies.
+    script.sendDelta(6, base2, { objects: [two] }, { objects: [changed, two] });
+    await expect.poll(() => script.received.find((m) => m.type === 'ack' && m.version === 6)).toBeTruthy();
+    const nacks = script.received.filter((m) => m.type === 'nack');
+    expect(nacks[0]).toMatchObject({ version: 3, resync: true, error: expect.stringContaining('holds 2') });
+    expect(nacks[1]).toMatchObject({
+      version: 4,
+      resync: true,
+      error: expect.stringContaining('hash mismatch'),
+    });
+    expect(nacks[2]).toMatchObject({ version: 5, resync: true, error: expect.stringContaining('not held') });
+    const base6 = { version: 6, hash: script.received.find((m) => m.type === 'ack' && m.version === 6).hash };
+    // A delta that applies, but the proxy cannot compile the result: NACKed without resync.
+    refuse = true;
+    script.sendDelta(7, base6, { removedObjects: ['Namespace//two'] }, { objects: [changed] });
+    await expect.poll(() => script.received.filter((m) => m.type === 'nack').length).toBe(4);
+    expect(script.received.at(-1)).toEqual({
+      type: 'nack',
+      version: 7,
+      error: 'route table does not compile',
+    });
+    expect(seen.map((s) => s.version)).toEqual([1, 2, 6]);
+    // The held snapshot is still 6.
+    refuse = false;
+    script.sendDelta(8, base6, { workloads: [pod] }, { objects: [changed, two], workloads: [pod] });
+    await expect.poll(() => seen.at(-1)?.version).toBe(8);
+    expect(seen.at(-1).workloads).toEqual([pod]);
   });
 });

@@ -3,6 +3,7 @@ import { parseYaml } from '../../lib/api/parse.js';
 import type { MeshObject } from '../../lib/api/types.js';
 import type { ProxyIdentity, WorkloadInstance } from '../../lib/model.js';
 import { snapshotHash } from '../../lib/protocol/canonical.js';
+import { ResourceSnapshot } from '../../lib/protocol/resources.js';
 import { SnapshotBuilder } from '../../runtime/control-plane/snapshot-builder.js';
 import { service, virtualService } from './helpers.js';
 
@@ -97,12 +98,17 @@ spec:
     const one = b.build(proxy('a', 'reviews', 'reviews-0'));
     const two = b.build(proxy('a', 'reviews', 'reviews-1'));
     expect(one.content).toBe(two.content);
-    expect(one.hash).not.toBe(two.hash);
-    const body = JSON.parse(SnapshotBuilder.bodyJson(one, 7, '2026-01-01T00:00:00.000Z'));
-    expect(body.hash).toBe(one.hash);
-    expect(snapshotHash(body)).toBe(one.hash);
-    expect(new SnapshotBuilder(objects(mesh), workloads).build(proxy('a', 'reviews', 'reviews-0')).hash).toBe(
-      one.hash,
-    );
+    for (const version of [2, 3]) {
+      expect(one.hash(version)).not.toBe(two.hash(version));
+      const body = JSON.parse(SnapshotBuilder.bodyJson(one, 7, '2026-01-01T00:00:00.000Z', version));
+      expect(body.hash).toBe(one.hash(version));
+      // What a proxy computes from what it receives.
+      expect(version === 2 ? snapshotHash(body) : ResourceSnapshot.fromBody(7, body).hash).toBe(
+        one.hash(version),
+      );
+      expect(
+        new SnapshotBuilder(objects(mesh), workloads).build(proxy('a', 'reviews', 'reviews-0')).hash(version),
+      ).toBe(one.hash(version));
+    }
   });
 });
