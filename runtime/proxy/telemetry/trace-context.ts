@@ -65,7 +65,6 @@ export const TRACER_DEFAULTS: TracerOptions = { sampling: 1, random: Math.random
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 const ZERO16 = '0000000000000000';
 const ZERO32 = ZERO16 + ZERO16;
 
@@ -80,13 +79,32 @@ interface Incoming {
 
 const one = (v: string | string[] | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 
-function parseTraceparent(value: string): Incoming | undefined {
-  const m = TRACEPARENT.exec(value.trim());
-  if (m === null) return undefined;
-  const [, version, traceId, spanId, flags, rest] = m;
-  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+/** True when `s[from, to)` is lower-case hex. */
+function isHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+/**
+ * `version-traceid-spanid-flags[-future fields]`, parsed by position (a regex with captures
+ * allocated a match array per request on the inbound hot path).
+ */
+function parseTraceparent(raw: string): Incoming | undefined {
+  const value = raw.trim();
+  if (value.length < 55 || value.charCodeAt(2) !== 0x2d || value.charCodeAt(35) !== 0x2d) return undefined;
+  if (value.charCodeAt(52) !== 0x2d || (value.length > 55 && value.charCodeAt(55) !== 0x2d)) return undefined;
+  if (!isHex(value, 0, 2) || !isHex(value, 3, 35) || !isHex(value, 36, 52) || !isHex(value, 53, 55))
+    return undefined;
+  const version = value.slice(0, 2);
+  if (version === 'ff' || (version === '00' && value.length !== 55)) return undefined;
+  const traceId = value.slice(3, 35);
+  const spanId = value.slice(36, 52);
   if (traceId === ZERO32 || spanId === ZERO16) return undefined;
-  return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1, b3Single: false };
+  const flags = Number.parseInt(value.slice(53, 55), 16);
+  return { traceId, spanId, sampled: (flags & 1) === 1, b3Single: false };
 }
 
 function b3Sampled(value: string | undefined, debug?: string): boolean | undefined {

@@ -98,6 +98,9 @@ describe('trace context', () => {
     ['upper case', `00-${TRACE.toUpperCase()}-${SPAN}-01`],
     ['extra fields on version 00', `00-${TRACE}-${SPAN}-01-extra`],
     ['short trace id', `00-${TRACE.slice(2)}-${SPAN}-01`],
+    ['flags not hex', `00-${TRACE}-${SPAN}-0g`],
+    ['no separator before the flags', `00-${TRACE}-${SPAN}x01`],
+    ['a future version without a separator after the flags', `01-${TRACE}-${SPAN}-01x`],
   ])('ignores an invalid traceparent (%s)', (_what, value) => {
     expect(parseTraceContext({ traceparent: value }).context).toBeUndefined();
   });
