@@ -8,6 +8,8 @@
  *   SKIP_BUILD=1 SKIP_PROFILE=1 CONNS_LIST=32 npm run bench proxy
  *   npx tsx bench/proxy.bench.ts --report RESULTS-C32.jsonl [RESULTS-C1.jsonl]   # re-print an earlier run
  *   npx tsx bench/proxy.bench.ts --summarize FILE.cpuprofile [TOP]                 # re-read a profile
+ *   PROFILER=perf CONNS_LIST=none npm run bench proxy   # on-CPU profile with Linux perf instead
+ *   npx tsx bench/proxy.bench.ts --summarize-perf FILE.perf.data [TOP]   # while /tmp/perf-<pid>.map exist
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
@@ -283,6 +285,91 @@ function summarizeProfile(file: string, top: number): string {
   );
 }
 
+// ---------------------------------------------------------------- on-CPU profile with Linux perf
+//
+// V8's --cpu-prof samples wall-clock time of the main thread: when both sidecars share a core,
+// a sidecar that wakes its peer with a socket write is often descheduled right there, and the
+// samples taken meanwhile land on `writev`/`writeLatin1String`. perf samples only on-CPU time,
+// kernel included, so it shows where CPU time goes. Each sample is charged to the innermost
+// JavaScript frame on its stack (the code that asked for the work: a syscall under `end` is
+// charged to node:_http_outgoing), by module and, for project code, by function.
+
+/** `module` for a perf symbol of a JS frame (`JS:*name file:///.../build/runtime/x.js:1:2`). */
+function perfOwner(sym: string): string | undefined {
+  if (!sym.startsWith('JS:')) return undefined;
+  const own = /\/build\/((?:runtime|lib)\/[^:]+)/.exec(sym);
+  if (own) return own[1];
+  if (sym.includes('/node_modules/')) return `npm ${/\/node_modules\/([^/]+)/.exec(sym)?.[1]}`;
+  if (sym.includes('wasm')) return 'wasm (undici llhttp)';
+  const node = /node:([\w/]+)/.exec(sym);
+  return node ? `node:${node[1]}` : 'js (other)';
+}
+
+function summarizePerf(file: string, top: number): string {
+  const r = spawnSync('perf', ['script', '-F', 'pid,ip,sym,dso', '-i', file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  if (r.status !== 0) return `perf script failed: ${r.stderr}`;
+  type Tally = { total: number; owners: Map<string, number>; ours: Map<string, number> };
+  const byPid = new Map<string, Tally>();
+  const add = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  let pid = '';
+  let stack: string[] = [];
+  const flush = () => {
+    if (pid === '' || stack.length === 0) return;
+    let t = byPid.get(pid);
+    if (!t) byPid.set(pid, (t = { total: 0, owners: new Map(), ours: new Map() }));
+    t.total++;
+    let owner: string | undefined;
+    let frame = '';
+    for (const f of stack) {
+      owner = perfOwner(f);
+      if (owner) {
+        frame = f;
+        break;
+      }
+    }
+    if (owner === undefined) {
+      add(t.owners, stack[0].endsWith('([kernel.kallsyms])') ? 'no JS frame: kernel' : 'no JS frame: native');
+      return;
+    }
+    add(t.owners, owner);
+    if (owner.startsWith('runtime/') || owner.startsWith('lib/')) {
+      const name = frame.replace(/^JS:[*~^]?/, '').split(' ')[0] || '(anonymous)';
+      add(t.ours, `${name} ${owner}`);
+    }
+  };
+  for (const line of r.stdout.split('\n')) {
+    if (line.trim() === '') {
+      flush();
+      pid = '';
+      stack = [];
+    } else if (!line.startsWith('\t') && !line.startsWith(' ')) pid = line.trim().split(/\s+/)[0];
+    else stack.push(line.trim().replace(/^[0-9a-f]+ /, ''));
+  }
+  flush();
+  const parts: string[] = [];
+  const pct = (n: number, total: number) => `${((100 * n) / total).toFixed(1)} %`;
+  const rows = (m: Map<string, number>, total: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, n]) => `| ${k.replace(/\|/g, '\\|')} | ${pct(n, total)} |`)
+      .join('\n');
+  // The two sidecars; worker threads of the same process are separate pids and tiny.
+  const main = [...byPid].sort((a, b) => b[1].total - a[1].total).slice(0, 2);
+  const all = [...byPid.values()].reduce((a, t) => a + t.total, 0);
+  for (const [p, t] of main) {
+    parts.push(
+      `pid ${p}: ${t.total} samples (${pct(t.total, all)} of the pair)\n\n` +
+        `| CPU charged to (innermost JS frame) | share |\n|---|---:|\n${rows(t.owners, t.total)}\n\n` +
+        `| project functions (innermost project frame) | share |\n|---|---:|\n${rows(t.ours, t.total)}`,
+    );
+  }
+  return parts.join('\n\n');
+}
+
 function waitFor200(port: string, deadline: number): Promise<boolean> {
   return new Promise((done) => {
     const attempt = () => {
@@ -336,6 +423,7 @@ async function profile(): Promise<string> {
     ['-c', `exec ${pin ? 'taskset -c 0 ' : ''}node ${JSON.stringify(join(YARDSTICK, 'backend.js'))}`],
     { detached: true, stdio: 'ignore', env: { ...env, PORT: ports.BACKEND_PORT } },
   );
+  const usePerf = env.PROFILER === 'perf';
   const pathEnv = {
     ...env,
     LISTEN_PORT: ports.LISTEN_PORT,
@@ -346,23 +434,66 @@ async function profile(): Promise<string> {
     CERT_DIR: join(BENCH_TMP, 'certs'),
     BENCH_DIR: YARDSTICK,
     // Node refuses --cpu-prof in NODE_OPTIONS; the path scripts pass TSMESH_NODE_FLAGS to node.
-    TSMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}`,
+    // For perf, V8 writes /tmp/perf-<pid>.map so perf can name JIT-compiled functions.
+    TSMESH_NODE_FLAGS: usePerf ? '--perf-basic-prof-only-functions' : `--cpu-prof --cpu-prof-dir=${profDir}`,
   };
+  let perfData: string | undefined;
+  let sidecarPids: string[] = [];
   const cmd = `${pin ? 'taskset -c 1 ' : ''}bash ${JSON.stringify(join(PATHS_DIR, 'tsmesh-pair-mtls.sh'))}`;
   const proxies = spawn('bash', ['-c', cmd], { detached: true, stdio: 'ignore', env: pathEnv });
   try {
     if (!(await waitFor200(ports.LISTEN_PORT, Date.now() + 20_000)))
       throw new Error('the mTLS pair did not answer 200');
     const secs = env.PROFILE_SECONDS ?? '10';
-    log(`profiling the mTLS pair: wrk -c32 -d${secs}s`);
-    spawnSync(
-      'bash',
-      ['-c', `${pin ? 'taskset -c 0 ' : ''}wrk -t1 -c32 -d${secs}s http://127.0.0.1:${ports.LISTEN_PORT}/`],
-      { stdio: 'ignore' },
-    );
+    const wrk = (d: string) =>
+      `${pin ? 'taskset -c 0 ' : ''}wrk -t1 -c32 -d${d}s http://127.0.0.1:${ports.LISTEN_PORT}/`;
+    if (usePerf) {
+      // Warm up the JIT first, then record on-CPU samples of both sidecars during the load.
+      spawnSync('bash', ['-c', wrk('3')], { stdio: 'ignore' });
+      sidecarPids = spawnSync('pgrep', ['-f', `${work}/`], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .filter((p) => p !== '');
+      perfData = join(work, 'sidecars.perf.data');
+      log(`profiling the mTLS pair with perf (pids ${sidecarPids.join(',')}): wrk -c32 -d${secs}s`);
+      const load = spawn('bash', ['-c', wrk(secs)], { stdio: 'ignore' });
+      const loadDone = new Promise((r) => load.once('exit', r));
+      const rec = spawnSync(
+        'perf',
+        [
+          'record',
+          '-q',
+          '-e',
+          'cpu-clock',
+          '-F',
+          '999',
+          '-g',
+          '-p',
+          sidecarPids.join(','),
+          '-o',
+          perfData,
+          '--',
+          'sleep',
+          String(Math.max(1, Number(secs) - 1)),
+        ],
+        { encoding: 'utf8' },
+      );
+      await loadDone;
+      if (rec.status !== 0) throw new Error(`perf record failed: ${rec.stderr.trim()}`);
+    } else {
+      log(`profiling the mTLS pair: wrk -c32 -d${secs}s`);
+      spawnSync('bash', ['-c', wrk(secs)], { stdio: 'ignore' });
+    }
   } finally {
     await stopGroup(proxies, 10_000);
     await stopGroup(backend, 2_000);
+  }
+  if (perfData !== undefined) {
+    // perf script needs V8's symbol maps (/tmp/perf-<pid>.map): summarize now, then clean up.
+    const summary = summarizePerf(perfData, 20);
+    for (const p of sidecarPids) rmSync(`/tmp/perf-${p}.map`, { force: true });
+    rmSync(work, { recursive: true, force: true });
+    return `### perf, both sidecars\n\n${summary}`;
   }
   const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) return 'no profile written (did the sidecars exit cleanly on SIGTERM?)';
@@ -400,6 +531,10 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (process.argv[2] === '--summarize-perf') {
+    console.log(summarizePerf(process.argv[3], Number(process.argv[4] ?? 25)));
+    return;
+  }
   if (process.argv[2] === '--summarize') {
     console.log(summarizeProfile(process.argv[3], Number(process.argv[4] ?? 25)));
     return;
@@ -421,7 +556,9 @@ async function main(): Promise<void> {
   );
   if (env.SKIP_PROFILE !== '1') {
     const summary = await profile().catch((err: Error) => `profile failed: ${err.message}`);
-    report.push(`### CPU profile, mTLS pair under wrk -c32\n\n${summary}`);
+    report.push(
+      `### CPU profile (${env.PROFILER === 'perf' ? 'perf' : 'V8 --cpu-prof'}), mTLS pair under wrk -c32\n\n${summary}`,
+    );
   }
   const text = report.join('\n\n');
   mkdirSync(OUT_DIR, { recursive: true });
