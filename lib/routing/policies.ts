@@ -207,18 +207,23 @@ export function resolveLoadBalancer(lb: LoadBalancerSettings | undefined): LoadB
   }
 }
 
+/** A limit of the connection pool: unset and 0 both mean unlimited, as in Istio. */
+function limit(value: number | undefined): number {
+  return value === undefined || value === 0 ? UNLIMITED : value;
+}
+
 export function resolveConnectionPool(cp: ConnectionPoolSettings | undefined): ConnectionPoolPolicy {
   const http = cp?.http;
   const tcp = cp?.tcp;
   const idle = http?.idleTimeout ?? tcp?.idleTimeout;
   return {
-    maxConnections: tcp?.maxConnections ?? UNLIMITED,
+    maxConnections: limit(tcp?.maxConnections),
     connectTimeoutMs:
       tcp?.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : parseDuration(tcp.connectTimeout),
-    http1MaxPendingRequests: http?.http1MaxPendingRequests ?? UNLIMITED,
-    http2MaxRequests: http?.http2MaxRequests ?? UNLIMITED,
+    http1MaxPendingRequests: limit(http?.http1MaxPendingRequests),
+    http2MaxRequests: limit(http?.http2MaxRequests),
     maxRequestsPerConnection: http?.maxRequestsPerConnection ?? 0,
-    maxRetries: http?.maxRetries ?? UNLIMITED,
+    maxRetries: limit(http?.maxRetries),
     idleTimeoutMs: idle === undefined ? null : zeroToNull(parseDuration(idle)),
   };
 }

@@ -149,6 +149,10 @@ class Forwarding {
   /** Endpoints already tried, built on the first retry. */
   private tried: Set<UpstreamEndpoint> | undefined;
   private lastEndpoint: UpstreamEndpoint | undefined;
+  /** This request holds one of the cluster's outstanding retries (`maxRetries`). */
+  private holdsRetry = false;
+  /** A retry was refused by `maxRetries`: the last outcome stands, without URX. */
+  private retryOverflowed = false;
   private readonly replayable: boolean;
   private readonly maxAttempts: number;
 
@@ -178,7 +182,22 @@ class Forwarding {
     if (this.routeTimer) clearTimeout(this.routeTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.res.off('close', this.onDownstreamClose);
+    if (this.holdsRetry) {
+      this.holdsRetry = false;
+      this.plan.cluster.releaseRetry();
+    }
     this.resolveDone();
+  }
+
+  /** One retry slot of the cluster for this request (kept for its later retries). */
+  private reserveRetry(): boolean {
+    if (this.holdsRetry) return true;
+    if (!this.plan.cluster.reserveRetry()) {
+      this.retryOverflowed = true;
+      return false;
+    }
+    this.holdsRetry = true;
+    return true;
   }
 
   private readonly onDownstreamClose = (): void => {
@@ -248,14 +267,20 @@ class Forwarding {
 
   private retryOrFail(canRetry: boolean, onFinal: () => void): void {
     const { cluster, retry } = this.plan;
-    if (canRetry && this.attempt < this.maxAttempts && !this.finished && !this.routeTimedOut) {
+    if (
+      canRetry &&
+      this.attempt < this.maxAttempts &&
+      !this.finished &&
+      !this.routeTimedOut &&
+      this.reserveRetry()
+    ) {
       this.ex.retries++;
       cluster.countRetry();
       const delay = backoffMs(retry.backoffBaseMs, this.attempt, this.plan.random);
       this.backoffTimer = setTimeout(nextAttempt, delay, this);
       return;
     }
-    if (canRetry && retry.attempts > 0 && this.replayable) this.ex.flag('URX');
+    if (canRetry && retry.attempts > 0 && this.replayable && !this.retryOverflowed) this.ex.flag('URX');
     onFinal();
   }
 
@@ -291,14 +316,14 @@ class Forwarding {
     cluster.report(a.ep, status);
     const filtered = filterRawResponseHeaders(raw);
     const retriable = retriableStatus(retry, status, filtered.grpcStatus);
-    if (retriable && this.attempt < this.maxAttempts && !this.routeTimedOut) {
+    if (retriable && this.attempt < this.maxAttempts && !this.routeTimedOut && this.reserveRetry()) {
       // Drained, not aborted, so the connection stays in the pool.
       a.discard = true;
       a.release();
       this.retryOrFail(true, noop);
       return true;
     }
-    if (retriable && retry.attempts > 0 && this.replayable) this.ex.flag('URX');
+    if (retriable && retry.attempts > 0 && this.replayable && !this.retryOverflowed) this.ex.flag('URX');
     const ex = this.ex;
     ex.status = status;
     const headers = applyResponseEdits(filtered.list, this.plan.responseEdits);

@@ -108,6 +108,7 @@ export class SidecarProxy {
       lookup: this.ctx.egress?.dns.lookup,
       events: {
         retry: (key) => this.telemetry.counters.retries.inc(key),
+        retryOverflow: (key) => this.telemetry.counters.retryOverflows.inc(key),
         overflow: (key) => this.telemetry.counters.overflows.inc(key),
         ejection: (key) => this.telemetry.counters.ejections.inc(key),
       },

@@ -439,7 +439,7 @@ const connectionPool = obj({
     http1MaxPendingRequests: int({ min: 0 }),
     http2MaxRequests: int({ min: 0 }),
     maxRequestsPerConnection: int({ min: 0 }),
-    maxRetries: unsupported(int({ min: 0 })),
+    maxRetries: int({ min: 0 }),
     idleTimeout: duration(),
     h2UpgradePolicy: unsupported(oneOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'])),
     useClientProtocol: unsupported(bool),

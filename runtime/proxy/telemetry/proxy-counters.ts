@@ -33,6 +33,11 @@ class ClusterCounter {
 export class ProxyCounters {
   /** Retries sent (each attempt after the first). */
   readonly retries = new ClusterCounter('tsmesh_upstream_rq_retry_total', 'Upstream request retries.');
+  /** Retries not sent because `connectionPool.http.maxRetries` retries were outstanding. */
+  readonly retryOverflows = new ClusterCounter(
+    'tsmesh_upstream_rq_retry_overflow_total',
+    'Retries not sent because connectionPool.http.maxRetries retries were outstanding.',
+  );
   /** Requests refused with 503 UO by connection-pool limits. */
   readonly overflows = new ClusterCounter(
     'tsmesh_upstream_rq_pending_overflow_total',
@@ -46,6 +51,7 @@ export class ProxyCounters {
 
   expose(out: string[], accessLogDropped: number, seriesDropped: number): void {
     this.retries.expose(out);
+    this.retryOverflows.expose(out);
     this.overflows.expose(out);
     this.ejections.expose(out);
     header(

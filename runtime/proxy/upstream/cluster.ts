@@ -37,6 +37,8 @@ export interface ClusterEnvironment {
 
 export interface ClusterEvents {
   retry(cluster: string): void;
+  /** A retry was not sent: `connectionPool.http.maxRetries` retries were outstanding. */
+  retryOverflow?(cluster: string): void;
   overflow(cluster: string): void;
   ejection(cluster: string): void;
 }
@@ -78,6 +80,8 @@ export class UpstreamEndpoint {
 export interface ClusterStats {
   requests: number;
   retries: number;
+  /** Retries not sent because `maxRetries` retries were already outstanding. */
+  retryOverflows: number;
   overflows: number;
   timeouts: number;
   connectFailures: number;
@@ -104,10 +108,13 @@ export class UpstreamCluster {
   private identities: ReadonlySet<string> = new Set();
   /** Requests holding a slot. */
   active = 0;
+  /** Requests that are being retried now (each holds one of `maxRetries`). */
+  retriesActive = 0;
   private readonly pending: Waiter[] = [];
   readonly stats: ClusterStats = {
     requests: 0,
     retries: 0,
+    retryOverflows: 0,
     overflows: 0,
     timeouts: 0,
     connectFailures: 0,
@@ -290,6 +297,25 @@ export class UpstreamCluster {
       if (fresh.length > 0) candidates = fresh;
     }
     return this.balancer.pick(candidates, hashKey === undefined ? { random } : { random, hashKey });
+  }
+
+  /**
+   * Reserves one of the cluster's `connectionPool.http.maxRetries` outstanding retries for a
+   * request that is about to be retried; false (counted) when all are taken. The request gives
+   * it back with `releaseRetry` when it ends.
+   */
+  reserveRetry(): boolean {
+    if (this.retriesActive >= this.cluster.connectionPool.maxRetries) {
+      this.stats.retryOverflows++;
+      this.env.events?.retryOverflow?.(this.key);
+      return false;
+    }
+    this.retriesActive++;
+    return true;
+  }
+
+  releaseRetry(): void {
+    this.retriesActive--;
   }
 
   /** Counts a retry sent. */

@@ -21,6 +21,32 @@ describe('cluster defaults', () => {
       http2MaxRequests: 4294967295,
     });
   });
+  it('treats a limit of 0 as unset (unlimited), as Istio does', () => {
+    const zero = clusters([
+      destinationRule('reviews', {
+        host: 'reviews',
+        trafficPolicy: {
+          connectionPool: {
+            tcp: { maxConnections: 0 },
+            http: { http1MaxPendingRequests: 0, http2MaxRequests: 0, maxRetries: 0 },
+          },
+        },
+      }),
+    ]).get(BASE)!;
+    expect(zero.connectionPool).toMatchObject({
+      maxConnections: 4294967295,
+      http1MaxPendingRequests: 4294967295,
+      http2MaxRequests: 4294967295,
+      maxRetries: 4294967295,
+    });
+    const three = clusters([
+      destinationRule('reviews', {
+        host: 'reviews',
+        trafficPolicy: { connectionPool: { http: { maxRetries: 3 } } },
+      }),
+    ]);
+    expect(three.get(BASE)!.connectionPool.maxRetries).toBe(3);
+  });
   it('has no outlier detection', () => expect(c.outlierDetection).toBeUndefined());
   it('uses mTLS automatically to meshed endpoints', () => {
     expect(c.tls.mode).toBe('AUTO');

@@ -80,11 +80,12 @@ export async function startEcho(
       const status = /\/status\/(\d{3})/.exec(url);
       const slow = /^\/slow\/(\d+)/.exec(url);
       if (options.fixedStatus) send(options.fixedStatus);
-      else if (status) send(Number(status[1]));
       else if (slow) {
-        const t = setTimeout(() => send(200), Number(slow[1]));
+        // `/slow/<ms>` answers 200 after a delay; `/slow/<ms>/status/<code>` that code.
+        const t = setTimeout(() => send(status ? Number(status[1]) : 200), Number(slow[1]));
         res.once('close', () => clearTimeout(t));
-      } else if (url.startsWith('/reset-mid-body')) {
+      } else if (status) send(Number(status[1]));
+      else if (url.startsWith('/reset-mid-body')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100000' });
         res.write('x'.repeat(1000), () => setTimeout(() => req.socket.destroy(), 20));
       } else if (url.startsWith('/hold')) {
