@@ -299,6 +299,35 @@ async function scenario(scoped: boolean) {
     const rotateLatencies = rotated.flatMap((r) => r.latencies);
     const rotateElapsed = Math.max(...rotated.map((r) => r.elapsedMs));
     progress('rotations measured');
+    // The same certificate requests while a change is pushed to every affected sidecar.
+    const busyWeight = 50 + CHANGES + 1;
+    const tBusy = Date.now();
+    const [busyRotated, busyAnswer] = await Promise.all([
+      Promise.all(
+        workers.map((w) =>
+          send<{ latencies: number[]; elapsedMs: number }>(
+            w,
+            { cmd: 'rotate', connections: 10, perConnection: 20 },
+            'rotated',
+          ),
+        ),
+      ),
+      adminRequest<{ acked?: string[] }>(socket, 'POST', '/v1/apply', {
+        yaml: virtualService('ns-0', 'svc-0', busyWeight),
+        timeoutMs: 60_000,
+      }),
+    ]);
+    if (busyAnswer.status !== 200) throw new Error(`apply during rotations answered ${busyAnswer.status}`);
+    const busyAcks = (
+      await Promise.all(
+        workers.map((w) => send<{ acks: number[] }>(w, { cmd: 'report', weight: busyWeight }, 'report')),
+      )
+    )
+      .flatMap((r) => r.acks)
+      .map((t) => t - tBusy);
+    const busyLatencies = busyRotated.flatMap((r) => r.latencies);
+    const busyElapsed = Math.max(...busyRotated.map((r) => r.elapsedMs));
+    progress('rotations during a change measured');
     const after = await rssMb(cp.pid!);
     const pushLatency = await metric(monitoring, 'tsmesh_push_latency_seconds_count');
     return {
@@ -309,6 +338,11 @@ async function scenario(scoped: boolean) {
         rotationPathPerSecond: Math.round((rotateLatencies.length / rotateElapsed) * 1000),
         rotationPathP50Ms: +percentile(rotateLatencies, 50).toFixed(1),
         rotationPathP99Ms: +percentile(rotateLatencies, 99).toFixed(1),
+        duringChangePerSecond: Math.round((busyLatencies.length / busyElapsed) * 1000),
+        duringChangeP50Ms: +percentile(busyLatencies, 50).toFixed(1),
+        duringChangeP99Ms: +percentile(busyLatencies, 99).toFixed(1),
+        changeWhileIssuingP50Ms: percentile(busyAcks, 50),
+        changeWhileIssuingP99Ms: percentile(busyAcks, 99),
         bootstrapPerSecond: Math.round((issueLatencies.length / issueElapsed) * 1000),
         bootstrapP50Ms: +percentile(issueLatencies, 50).toFixed(1),
         bootstrapP99Ms: +percentile(issueLatencies, 99).toFixed(1),

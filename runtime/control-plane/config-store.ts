@@ -47,6 +47,9 @@ export class ConfigStore extends EventEmitter<{ change: [version: number]; error
   errorCount = 0;
   skipped: Record<string, number> = {};
   private readonly statePath: string;
+  /** Each object with the creation time filled in, by the object as loaded or applied. */
+  private readonly stamped = new WeakMap<MeshObject, MeshObject>();
+  private readonly json = new WeakMap<MeshObject, string>();
 
   constructor(
     private readonly options: {
@@ -159,6 +162,15 @@ export class ConfigStore extends EventEmitter<{ change: [version: number]; error
     await writeFileAtomic(this.statePath, `${JSON.stringify(file, null, 1)}\n`);
   }
 
+  private jsonOf(obj: MeshObject): string {
+    let json = this.json.get(obj);
+    if (json === undefined) {
+      json = canonicalJson(obj);
+      this.json.set(obj, json);
+    }
+    return json;
+  }
+
   private stampFirstSeen(candidate: readonly MeshObject[]): boolean {
     const now = new Date().toISOString();
     let added = false;
@@ -177,12 +189,19 @@ export class ConfigStore extends EventEmitter<{ change: [version: number]; error
       // Keep the times stable across restarts; losing this write only re-stamps new objects.
       void this.persist(candidate).catch(() => {});
     }
+    // An unchanged object keeps its identity across changes, so what is cached by object (its
+    // serialization here, its snapshot resource in the builder) is reused.
     const stamped = candidate.map((obj) => {
       if (obj.metadata.creationTimestamp) return obj;
       const ts = this.firstSeen.get(objectKey(obj));
-      return ts ? ({ ...obj, metadata: { ...obj.metadata, creationTimestamp: ts } } as MeshObject) : obj;
+      if (!ts) return obj;
+      const cached = this.stamped.get(obj);
+      if (cached?.metadata.creationTimestamp === ts) return cached;
+      const copy = { ...obj, metadata: { ...obj.metadata, creationTimestamp: ts } } as MeshObject;
+      this.stamped.set(obj, copy);
+      return copy;
     });
-    const byKey = new Map(stamped.map((o) => [objectKey(o), canonicalJson(o)]));
+    const byKey = new Map(stamped.map((o) => [objectKey(o), this.jsonOf(o)]));
     const changed: string[] = [];
     for (const [key, json] of byKey) if (this.mergedByKey.get(key) !== json) changed.push(key);
     for (const key of this.mergedByKey.keys()) if (!byKey.has(key)) changed.push(key);

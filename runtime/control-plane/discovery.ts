@@ -45,6 +45,9 @@ interface Waiter {
 const podOf = (s: DiscoverySession): string =>
   s.instance ? `${s.instance.namespace}/${s.instance.name}` : s.peerAddress;
 
+/** Proxies pushed to per event-loop turn. */
+const PUSH_BATCH = 50;
+
 export class Discovery implements SessionHandler {
   /** Increases on every configuration or registry change. */
   generation = 1;
@@ -62,6 +65,9 @@ export class Discovery implements SessionHandler {
   private readonly waiting = new Set<DiscoverySession>();
   private lastChangeAt = 0;
   private waiters = new Set<Waiter>();
+  /** The next batches of push rounds in progress. */
+  private readonly pushing = new Set<NodeJS.Immediate>();
+  private waitersCheck?: NodeJS.Immediate;
 
   constructor(private readonly o: DiscoveryOptions) {
     const now = Date.now();
@@ -278,22 +284,41 @@ export class Discovery implements SessionHandler {
     this.settleTimer.unref();
   }
 
+  /**
+   * Pushes the current generation to every proxy, PUSH_BATCH proxies per event-loop turn, so
+   * certificate requests and ACKs are served in between. Each batch takes the newest content; a
+   * round that overlaps a newer one only finds proxies already served (or in flight) and skips them.
+   */
   private pushAll(): void {
     const generation = this.generation;
     const changeAt = this.pendingChangeAt || Date.now();
     this.pendingChangeAt = 0;
-    const builder = this.currentBuilder();
     const settling = this.settling;
     const createdAt = new Date().toISOString();
-    for (const session of this.o.sessions) {
-      if (!session.proxy || session.closed) continue;
-      // After a restart, proxies that hold a snapshot wait until registrations settle, so no
-      // push removes endpoints whose sidecars have not reconnected yet.
-      if (settling && session.resumed && session.sentVersion === undefined) continue;
-      this.pushTo(session, builder, generation, changeAt, createdAt);
-    }
-    this.pushedGeneration = generation;
-    this.checkWaiters();
+    const sessions = [...this.o.sessions];
+    let next = 0;
+    let immediate: NodeJS.Immediate | undefined;
+    const batch = (): void => {
+      if (immediate) this.pushing.delete(immediate);
+      const builder = this.currentBuilder();
+      const end = Math.min(sessions.length, next + PUSH_BATCH);
+      for (; next < end; next++) {
+        const session = sessions[next];
+        if (!session.proxy || session.closed) continue;
+        // After a restart, proxies that hold a snapshot wait until registrations settle, so no
+        // push removes endpoints whose sidecars have not reconnected yet.
+        if (settling && session.resumed && session.sentVersion === undefined) continue;
+        this.pushTo(session, builder, this.generation, changeAt, createdAt);
+      }
+      if (next < sessions.length) {
+        immediate = setImmediate(batch);
+        this.pushing.add(immediate);
+        return;
+      }
+      this.pushedGeneration = Math.max(this.pushedGeneration, generation);
+      this.checkWaiters();
+    };
+    batch();
   }
 
   private currentBuilder(): SnapshotBuilder {
@@ -448,7 +473,16 @@ export class Discovery implements SessionHandler {
     return result;
   }
 
+  /** Resolves the waiters whose proxies all answered; once per event-loop turn at most. */
   private checkWaiters(): void {
+    if (this.waiters.size === 0 || this.waitersCheck) return;
+    this.waitersCheck = setImmediate(() => {
+      this.waitersCheck = undefined;
+      this.resolveWaiters();
+    });
+  }
+
+  private resolveWaiters(): void {
     for (const w of this.waiters) {
       const r = this.syncResult(w.generation);
       if (r.pending.length === 0) {
@@ -461,6 +495,8 @@ export class Discovery implements SessionHandler {
 
   close(): void {
     clearTimeout(this.timer);
+    for (const p of this.pushing) clearImmediate(p);
+    clearImmediate(this.waitersCheck);
     clearTimeout(this.settleTimer);
     for (const w of this.waiters) {
       clearTimeout(w.timer);
