@@ -27,6 +27,12 @@ export interface ConnectionPoolOptions {
    */
   readonly maxRequestsPerConnection?: number;
   /**
+   * Maximum requests being retried at once across the service; a request that would need a
+   * retry beyond it keeps its last answer.
+   * @default - unlimited
+   */
+  readonly maxRetries?: number;
+  /**
    * TCP connect timeout.
    * @default Duration.seconds(10)
    */
@@ -136,6 +142,7 @@ function connectionPool(what: string, o: ConnectionPoolOptions): ConnectionPoolS
     http1MaxPendingRequests: positive(`${what}: http1MaxPendingRequests`, o.http1MaxPendingRequests),
     http2MaxRequests: positive(`${what}: http2MaxRequests`, o.http2MaxRequests),
     maxRequestsPerConnection: positive(`${what}: maxRequestsPerConnection`, o.maxRequestsPerConnection),
+    maxRetries: positive(`${what}: maxRetries`, o.maxRetries),
   };
   const out: ConnectionPoolSettings = {};
   const clean = <T extends object>(x: T) =>

@@ -12,6 +12,7 @@ describe('CircuitBreaker', () => {
         maxConnections: 1,
         http1MaxPendingRequests: 1,
         maxRequestsPerConnection: 1,
+        maxRetries: 2,
         connectTimeout: Duration.millis(250),
       },
       outlierDetection: {
@@ -32,7 +33,7 @@ describe('CircuitBreaker', () => {
       trafficPolicy: {
         connectionPool: {
           tcp: { maxConnections: 1, connectTimeout: '250ms' },
-          http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 },
+          http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1, maxRetries: 2 },
         },
         outlierDetection: {
           consecutive5xxErrors: 1,
