@@ -10,9 +10,11 @@ import type {
   NackMessage,
   PingMessage,
   ProxyMessage,
+  ProxyMode,
   RegisterMessage,
   RegisterPort,
 } from './messages.js';
+import { PROXY_MODES } from './messages.js';
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
@@ -109,8 +111,8 @@ export function decodeProxyMessage(value: unknown, protocolVersion: number): Pro
       if (token !== undefined) msg.token = token;
       return msg;
     }
-    case 'register':
-      return {
+    case 'register': {
+      const msg: RegisterMessage = {
         type,
         namespace: str(m, type, 'namespace', false, 253)!,
         serviceAccount: str(m, type, 'serviceAccount', false, 253)!,
@@ -119,7 +121,14 @@ export function decodeProxyMessage(value: unknown, protocolVersion: number): Pro
         labels: labels(m, type, 'labels'),
         address: str(m, type, 'address', false, 64)!,
         ports: ports(m, type),
-      } satisfies RegisterMessage;
+      };
+      if (m.mode !== undefined) {
+        if (!PROXY_MODES.includes(m.mode as ProxyMode))
+          fail(type, 'mode', `one of ${PROXY_MODES.join(', ')}`, m.mode);
+        msg.mode = m.mode as ProxyMode;
+      }
+      return msg;
+    }
     case 'ack': {
       const msg: AckMessage = { type, version: int(m, type, 'version')! };
       if (protocolVersion >= 2) msg.hash = str(m, type, 'hash', false, 128);

@@ -85,7 +85,17 @@ export interface RegisterMessage {
   labels: Record<string, string>;
   address: string;
   ports: RegisterPort[];
+  /**
+   * What runs in the pod: `sidecar` (default) beside an application, or `gateway`, a standalone
+   * proxy (`tsmesh proxy --gateway`). A gateway's endpoints are not meshed: peers reach them on
+   * their service's target port in plaintext (or the application's TLS), not with mesh mTLS on
+   * 15006, and its snapshot is scoped as a gateway's (no Sidecar narrowing).
+   */
+  mode?: ProxyMode;
 }
+
+export type ProxyMode = 'sidecar' | 'gateway';
+export const PROXY_MODES: readonly ProxyMode[] = ['sidecar', 'gateway'];
 
 export interface RegisteredMessage {
   type: 'registered';

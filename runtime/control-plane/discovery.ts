@@ -196,7 +196,8 @@ export class Discovery implements SessionHandler {
       labels: reg.labels,
       address: reg.address,
       ports: reg.ports,
-      meshed: true,
+      // A gateway is no sidecar: peers reach it on the target port without mesh mTLS.
+      meshed: reg.mode !== 'gateway',
       identity: session.spiffeId,
     };
     const proxy: ProxyIdentity = {
@@ -205,6 +206,7 @@ export class Discovery implements SessionHandler {
       serviceAccount: reg.serviceAccount,
       labels: reg.labels,
       pod: reg.pod,
+      ...(reg.mode === 'gateway' ? { mode: 'gateway' as const } : {}),
     };
     session.instance = instance;
     session.proxy = proxy;

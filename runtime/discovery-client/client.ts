@@ -348,6 +348,7 @@ export class ControlPlaneClient {
         labels: id.labels,
         address: id.address,
         ports: id.ports,
+        ...(id.mode === 'gateway' ? { mode: 'gateway' as const } : {}),
       });
       await conn.waitFor(
         (m) =>

@@ -14,6 +14,8 @@ export interface ClientIdentity {
   /** The pod address peers connect to; must be the address the control plane sees. */
   address: string;
   ports: { name?: string; containerPort: number; protocol?: string }[];
+  /** `gateway` for a standalone gateway proxy (lib/protocol RegisterMessage.mode). @default 'sidecar' */
+  mode?: 'sidecar' | 'gateway';
 }
 
 export interface ControlPlaneSourcesOptions {

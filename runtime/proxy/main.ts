@@ -146,6 +146,7 @@ export async function proxyOptionsFromCli(
         labels,
         address: podIp,
         ports,
+        ...(o.gateway ? { mode: 'gateway' as const } : {}),
       },
       localAddress: podIp,
       ...(env[ENV.trustDomain] ? { trustDomain: env[ENV.trustDomain] } : {}),
