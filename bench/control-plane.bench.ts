@@ -1,12 +1,13 @@
 /**
- * Control-plane benchmark: 1000 simulated sidecars (each its own TLS connection, decoding and
- * hashing every snapshot before it ACKs) on a mesh of 100 services in 10 namespaces.
+ * Control-plane benchmark: 1000 simulated sidecars (each its own TLS connection, decoding, applying
+ * and hashing every push with the discovery client's code before it ACKs) on a mesh of 100
+ * services in 10 namespaces.
  *
- * Measures certificate issuance (rate and CSR→certificate latency), then changes one
- * VirtualService weight through the admin API and measures the time from the change to each
- * sidecar's ACK (p50/p99), bytes per push, and the control plane's RSS. Two meshes: without
- * Sidecar resources (every proxy sees every service) and with a Sidecar per namespace
- * (egress `./*`), Istio's advice for large meshes.
+ * Measures certificate issuance (rate and CSR→certificate latency, idle and during a change), then
+ * changes one VirtualService weight through the admin API and measures the time from the change to
+ * each sidecar's ACK (p50/p99), bytes per push, and the control plane's RSS. Two meshes: without
+ * Sidecar resources (every proxy sees every service and endpoint) and with a Sidecar per namespace
+ * (egress `./*`). Knobs and what each figure means: bench/README.md.
  *
  * Needs the compiled control plane: `npm run build` first. Run: `npm run bench control-plane`.
  */
