@@ -3,8 +3,9 @@ import { parseYaml } from '../../lib/api/parse.js';
 import type { MeshObject } from '../../lib/api/types.js';
 import type { ProxyIdentity, WorkloadInstance } from '../../lib/model.js';
 import { snapshotHash } from '../../lib/protocol/canonical.js';
-import { ResourceSnapshot } from '../../lib/protocol/resources.js';
-import { SnapshotBuilder } from '../../runtime/control-plane/snapshot-builder.js';
+import { ResourceSnapshot, receiveSnapshot } from '../../lib/protocol/resources.js';
+import { SNAPSHOT_SCHEMA } from '../../lib/snapshot.js';
+import { SnapshotBuilder, SnapshotCache } from '../../runtime/control-plane/snapshot-builder.js';
 import { service, virtualService } from './helpers.js';
 
 const objects = (yaml: string): MeshObject[] => parseYaml(yaml).objects.map((o) => o.object);
@@ -110,5 +111,60 @@ spec:
         new SnapshotBuilder(objects(mesh), workloads).build(proxy('a', 'reviews', 'reviews-0')).hash(version),
       ).toBe(one.hash(version));
     }
+  });
+
+  it('a delta between two generations turns the held snapshot into the new one, hash for hash', () => {
+    const me = proxy('a', 'reviews', 'reviews-0');
+    const cache = new SnapshotCache();
+    const before = new SnapshotBuilder(objects(mesh), workloads, undefined, cache).build(me);
+    const held = ResourceSnapshot.fromBody(
+      1,
+      JSON.parse(SnapshotBuilder.bodyJson(before, 1, '2026-01-01T00:00:00.000Z', 3)),
+    );
+    expect(held.hash).toBe(before.hash(3));
+    // One route changed, one endpoint gone, one new.
+    const changedMesh = mesh.replace(
+      virtualService('a', 'reviews', [['v1', 100]]),
+      virtualService('a', 'reviews', [
+        ['v1', 60],
+        ['v2', 40],
+      ]),
+    );
+    const after = new SnapshotBuilder(
+      objects(changedMesh),
+      [pod('a', 'reviews-1', 'reviews'), workloads[1]],
+      undefined,
+      cache,
+    ).build(me);
+    const delta = after.content.deltaFrom(before.content);
+    expect(delta.changes).toBe(3);
+    const frame = JSON.parse(
+      `{"type":"delta","version":2,"hash":"${after.hash(3)}","base":{"version":1,"hash":"${held.hash}"},` +
+        `"schema":"${SNAPSHOT_SCHEMA}","createdAt":"x",${delta.json}}`,
+    );
+    expect(frame.objects.map((o: MeshObject) => o.metadata.name)).toEqual(['reviews']);
+    expect(frame.removedWorkloads).toEqual(['a/reviews-0']);
+    const received = receiveSnapshot({ snapshot: held.toSnapshot(), resources: held }, frame, 3);
+    expect(received).toMatchObject({ ok: true, hash: after.hash(3) });
+    const whole = JSON.parse(SnapshotBuilder.bodyJson(after, 2, 'x', 3));
+    if (received.ok) {
+      expect(received.held.snapshot.objects).toEqual(whole.objects);
+      expect(received.held.snapshot.workloads).toEqual(whole.workloads);
+    }
+    // The same delta against a snapshot it was not made for is refused and asks for a resync.
+    const other = ResourceSnapshot.fromBody(5, whole);
+    expect(receiveSnapshot({ snapshot: other.toSnapshot(), resources: other }, frame, 3)).toMatchObject({
+      ok: false,
+      resync: true,
+    });
+    // Equal sections are one object: an unchanged config shares its objects section.
+    const again = new SnapshotBuilder(
+      objects(changedMesh),
+      [pod('a', 'reviews-1', 'reviews'), workloads[1]],
+      undefined,
+      cache,
+    ).build(me);
+    expect(again.content.objectsSection).toBe(after.content.objectsSection);
+    expect(again.content.workloadsSection).toBe(after.content.workloadsSection);
   });
 });
