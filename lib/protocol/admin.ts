@@ -64,6 +64,8 @@ export interface ProxyStatus {
   peerAddress: string;
   protocolVersion: number;
   tsmeshVersion: string;
+  /** `sidecar` or `gateway`, as registered. */
+  mode: 'sidecar' | 'gateway';
   /** Last snapshot version sent and the one acknowledged. */
   sentVersion?: number;
   ackedVersion?: number;

@@ -407,6 +407,7 @@ export class ControlPlane implements AdminBackend {
         peerAddress: s.peerAddress,
         protocolVersion: s.protocolVersion,
         tsmeshVersion: s.tsmeshVersion,
+        mode: s.proxy?.mode ?? 'sidecar',
         state: s.state,
         connectedAt: s.connectedAt.toISOString(),
       };

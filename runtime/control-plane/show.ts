@@ -50,11 +50,23 @@ export async function showAdmin(
     process.stdout.write(`${lines.join('\n')}\n`);
   } else if (what === 'proxies') {
     const rows = [
-      ['POD', 'IDENTITY', 'ADDRESS', 'STATE', 'VERSION', 'PROTOCOL', 'TSMESH', 'CERT SERIAL', 'CERT EXPIRES'],
+      [
+        'POD',
+        'MODE',
+        'IDENTITY',
+        'ADDRESS',
+        'STATE',
+        'VERSION',
+        'PROTOCOL',
+        'TSMESH',
+        'CERT SERIAL',
+        'CERT EXPIRES',
+      ],
     ];
     for (const p of answer.body as ProxyStatus[]) {
       rows.push([
         `${p.namespace}/${p.pod}`,
+        p.mode ?? 'sidecar',
         p.identity,
         p.address,
         p.state + (p.error ? ` (${p.error})` : ''),

@@ -204,6 +204,10 @@ spec:
         .toBe(2);
       const gw = cp.registry.list().find((w) => w.name === 'ingress-0');
       expect(gw).toMatchObject({ meshed: false, address: gwAddr });
+      expect(cp.proxies().map((p) => [p.pod, p.mode])).toEqual([
+        ['ingress-0', 'gateway'],
+        ['sleep-0', 'sidecar'],
+      ]);
       let last = '';
       await expect
         .poll(
