@@ -255,6 +255,8 @@ async function scenario(scoped: boolean) {
     const applyMs: number[] = [];
     const pushedPerChange: number[] = [];
     const bytesPerPush: number[] = [];
+    const workerHeapMb: number[] = [];
+    const perChange: { p50: number; max: number }[] = [];
     for (let c = 1; c <= CHANGES; c++) {
       const weight = 50 + c;
       const [bytes0, pushes0] = [
@@ -271,8 +273,18 @@ async function scenario(scoped: boolean) {
       if (answer.status !== 200)
         throw new Error(`apply answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
       const reports = await Promise.all(
-        workers.map((w) => send<{ acks: number[] }>(w, { cmd: 'report', weight }, 'report')),
+        workers.map((w) =>
+          send<{ acks: number[]; heapUsedMb: number }>(w, { cmd: 'report', weight }, 'report'),
+        ),
       );
+      workerHeapMb.push(...reports.map((r) => r.heapUsedMb));
+      perChange.push({
+        p50: percentile(
+          reports.flatMap((r) => r.acks).map((t) => t - t0),
+          50,
+        ),
+        max: Math.max(...reports.flatMap((r) => r.acks).map((t) => t - t0)),
+      });
       const acks = reports.flatMap((r) => r.acks);
       latencies.push(...acks.map((t) => t - t0));
       const [bytes1, pushes1] = [
@@ -353,6 +365,7 @@ async function scenario(scoped: boolean) {
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
         maxMs: Math.max(...latencies),
+        perChangeMs: perChange,
         applyAnswerMs: { p50: percentile(applyMs, 50), max: Math.max(...applyMs) },
       },
       bytesPerSnapshot: Math.round(bytesPerPush.reduce((a, b) => a + b, 0) / CHANGES),
@@ -369,6 +382,7 @@ async function scenario(scoped: boolean) {
         ),
       },
       pushLatencyObservations: pushLatency,
+      simulatedSidecarsHeapMbPerWorker: Math.max(...workerHeapMb),
     };
   } finally {
     for (const w of workers) w.kill('SIGKILL');

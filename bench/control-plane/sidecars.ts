@@ -192,6 +192,7 @@ process.on('message', async (msg: any) => {
         acks,
         snapshots: states.reduce((n, s) => n + s.snapshots, 0),
         everyoneHasOne: states.every((s) => s.snapshots > 0),
+        heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
       });
     } else if (msg.cmd === 'rotate') {
       process.send!({ type: 'rotated', ...(await rotate(msg.connections, msg.perConnection)) });

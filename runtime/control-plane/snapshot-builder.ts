@@ -148,13 +148,14 @@ export class BuiltSnapshot {
     /** Canonical JSON of the proxy identity. */
     readonly proxyJson: string,
     readonly content: ScopedContent,
+    private readonly proxyHash = sha256(proxyJson),
   ) {}
 
   /** The snapshot hash as the given protocol version defines it. */
   hash(protocolVersion: number): string {
     if (protocolVersion >= 3) {
       this.v3Hash ??= resourceSnapshotHash(
-        sha256(this.proxyJson),
+        this.proxyHash,
         this.content.objectsSection.hash,
         this.content.workloadsSection.hash,
       );
@@ -175,11 +176,18 @@ export class BuiltSnapshot {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
+interface EndpointsEntry {
+  workloads: readonly WorkloadInstance[];
+  section: Section;
+}
+
 /** What one scope sees of the config objects (computed once per config version). */
 interface ObjectsPart {
   section: Section;
   services: Service[];
   entrySelectors: { ns: string; labels: Record<string, string> }[];
+  /** What decides which workloads the scope sees. */
+  selectorsKey: string;
 }
 
 /**
@@ -190,6 +198,14 @@ interface ObjectsPart {
 export class SnapshotCache {
   readonly entries = new WeakMap<object, ResourceEntry>();
   readonly objectParts = new WeakMap<readonly MeshObject[], Map<string, ObjectsPart>>();
+  /**
+   * Endpoint sections by the selectors that chose them, with the workload list they came from
+   * (those used in the last two generations).
+   */
+  private endpointsBefore = new Map<string, EndpointsEntry>();
+  private endpointsNow = new Map<string, EndpointsEntry>();
+  /** Canonical JSON and hash of each proxy identity (sessions keep theirs). */
+  readonly proxies = new WeakMap<ProxyIdentity, { json: string; hash: string }>();
   private previous = new Map<string, Section>();
   private current = new Map<string, Section>();
 
@@ -197,6 +213,19 @@ export class SnapshotCache {
   nextGeneration(): void {
     this.previous = this.current;
     this.current = new Map();
+    this.endpointsBefore = this.endpointsNow;
+    this.endpointsNow = new Map();
+  }
+
+  endpoints(selectorsKey: string, workloads: readonly WorkloadInstance[]): Section | undefined {
+    const entry = this.endpointsNow.get(selectorsKey) ?? this.endpointsBefore.get(selectorsKey);
+    if (entry?.workloads !== workloads) return undefined;
+    this.endpointsNow.set(selectorsKey, entry);
+    return this.keep(entry.section);
+  }
+
+  setEndpoints(selectorsKey: string, workloads: readonly WorkloadInstance[], section: Section): void {
+    this.endpointsNow.set(selectorsKey, { workloads, section });
   }
 
   /** Marks a section as used in this generation. */
@@ -294,7 +323,13 @@ export class SnapshotBuilder {
       content = this.compileScope(scopeKey, proxy, sidecar);
       this.scopes.set(scopeKey, content);
     }
-    return new BuiltSnapshot(canonicalJson(proxy), content);
+    let id = this.cache.proxies.get(proxy);
+    if (!id) {
+      const json = canonicalJson(proxy);
+      id = { json, hash: sha256(json) };
+      this.cache.proxies.set(proxy, id);
+    }
+    return new BuiltSnapshot(id.json, content, id.hash);
   }
 
   /** The ProxySnapshot body as encoded chunks (shared section bytes are not copied). */
@@ -349,6 +384,16 @@ export class SnapshotBuilder {
       part = this.compileObjects(proxy, sidecar);
       parts.set(key, part);
     }
+    return new ScopedContent(key, this.cache.keep(part.section), this.workloadsSection(part));
+  }
+
+  /**
+   * The endpoints of the services and entries a scope sees. Scopes that see the same selectors
+   * share one section, and it is kept while neither the workloads nor those selectors change.
+   */
+  private workloadsSection(part: ObjectsPart): Section {
+    const cached = this.cache.endpoints(part.selectorsKey, this.workloads);
+    if (cached) return cached;
     const { services, entrySelectors } = part;
     const workloads = this.workloads.filter(
       (w) =>
@@ -356,11 +401,9 @@ export class SnapshotBuilder {
           (s) => nsOf(s) === w.namespace && s.spec?.selector && labelsMatch(s.spec.selector, w.labels),
         ) || entrySelectors.some((e) => e.ns === w.namespace && labelsMatch(e.labels, w.labels)),
     );
-    return new ScopedContent(
-      key,
-      this.cache.keep(part.section),
-      this.sectionOf(workloads, workloadResourceKey),
-    );
+    const section = this.sectionOf(workloads, workloadResourceKey);
+    this.cache.setEndpoints(part.selectorsKey, this.workloads, section);
+    return section;
   }
 
   /** A section of these items in key order: what a proxy of protocol version 3 rebuilds. */
@@ -428,7 +471,11 @@ export class SnapshotBuilder {
         }
       }
     }
-    return { section: this.sectionOf(visible, objectResourceKey), services, entrySelectors };
+    const selectorsKey = JSON.stringify([
+      services.map((s) => [nsOf(s), s.spec?.selector ?? null]),
+      entrySelectors,
+    ]);
+    return { section: this.sectionOf(visible, objectResourceKey), services, entrySelectors, selectorsKey };
   }
 }
 
