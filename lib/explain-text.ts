@@ -64,6 +64,20 @@ export function formatExplain(r: ExplainResult): string {
   };
   edits('request  ', rt.headers.request);
   edits('response ', rt.headers.response);
+  if (rt.cors) {
+    const origins = rt.cors.policy.allowOrigins.map((m) =>
+      m.exact !== undefined ? m.exact : m.prefix !== undefined ? `${m.prefix}*` : `regex ${m.regex}`,
+    );
+    const effect = {
+      'not-cors': 'no Origin header, not a CORS request',
+      'preflight-answered': 'preflight answered by the proxy (200)',
+      'preflight-forwarded': 'origin not allowed, preflight forwarded',
+      'response-headers': 'origin allowed, CORS headers added to the response',
+      'origin-not-allowed': 'origin not allowed, response unchanged',
+    }[rt.cors.effect];
+    lines.push(`  cors      origins ${origins.join(', ') || 'none'}; ${effect}`);
+    for (const [k, v] of Object.entries(rt.cors.headers ?? {})) lines.push(`            ${k}: ${v}`);
+  }
 
   for (const d of rt.destinations) {
     lines.push('');

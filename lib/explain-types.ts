@@ -2,7 +2,7 @@
  * The explain schema (`tsmesh.explain/v1`): what `explain()` returns, `tsmesh explain -o json`
  * prints and the constructs' testing helper returns. Documented in docs/engine.md.
  */
-import type { MeshObject } from './api/types.js';
+import type { MeshObject, StringMatch } from './api/types.js';
 import type { ProxyIdentity, WorkloadInstance } from './model.js';
 import type { PathNormalizationMode } from './normalize.js';
 import type { AuthzDecision } from './policy/authz.js';
@@ -109,6 +109,34 @@ export interface ExplainDestination {
   endpoints: ExplainEndpoint[];
 }
 
+/** A route's CORS policy as configured, and its effect on the explained request. */
+export interface ExplainCors {
+  policy: {
+    allowOrigins: readonly StringMatch[];
+    allowMethods?: string;
+    allowHeaders?: string;
+    exposeHeaders?: string;
+    maxAge?: string;
+    allowCredentials: boolean;
+    unmatchedPreflights: 'FORWARD' | 'IGNORE';
+  };
+  /**
+   * `not-cors`: no Origin header; `preflight-answered`: the proxy answers with 200 (origin
+   * allowed, or not allowed with unmatchedPreflights IGNORE); `preflight-forwarded`: the origin is
+   * not allowed and the preflight goes upstream unchanged; `response-headers`: the response gets
+   * the CORS headers; `origin-not-allowed`: forwarded, the response is unchanged.
+   */
+  effect:
+    | 'not-cors'
+    | 'preflight-answered'
+    | 'preflight-forwarded'
+    | 'response-headers'
+    | 'origin-not-allowed';
+  originAllowed?: boolean;
+  /** The headers the proxy answers with (preflight) or sets on the response. */
+  headers?: Record<string, string>;
+}
+
 export interface ExplainResult {
   schema: typeof EXPLAIN_SCHEMA;
   request: {
@@ -145,6 +173,8 @@ export interface ExplainResult {
     redirect?: RedirectPolicy;
     directResponse?: DirectResponsePolicy;
     headers: HeaderEdits;
+    /** The rule's `corsPolicy` and what it does to this request (see ExplainCors). */
+    cors?: ExplainCors;
     responseFlag?: string;
     reason: string;
   };
@@ -159,7 +189,9 @@ export interface ExplainResult {
       | 'passthrough'
       | 'blackhole'
       | 'redirect'
-      | 'direct-response';
+      | 'direct-response'
+      /** A CORS preflight the caller's sidecar (or gateway) answers itself with 200. */
+      | 'cors-preflight';
     /** The HTTP status the caller gets from the mesh; null when the app answers or on TCP. */
     status: number | null;
     responseFlag?: string;

@@ -2,6 +2,7 @@ import {
   EXPLAIN_SCHEMA,
   type ExplainCaller,
   type ExplainClusterPolicy,
+  type ExplainCors,
   type ExplainDestination,
   type ExplainEndpoint,
   type ExplainInput,
@@ -16,6 +17,7 @@ import { normalizeRequestTarget } from './normalize.js';
 import { type AuthzDecision, authorize, compileAuthorization } from './policy/authz.js';
 import { compilePeerAuthentication, type MtlsDecision, mtlsModeFor } from './policy/mtls.js';
 import { compileRoutes } from './routing/compile.js';
+import { CORS_HEADERS, type CompiledCors } from './routing/cors.js';
 import { meshSettings } from './routing/mesh.js';
 import { disabledRetry, NO_HEADER_EDITS } from './routing/policies.js';
 import { workloadsFromDeployments } from './routing/registry.js';
@@ -277,6 +279,7 @@ export function explain(
   if (decision.redirect) routeOut.redirect = decision.redirect;
   if (decision.directResponse) routeOut.directResponse = decision.directResponse;
   if (decision.responseFlag) routeOut.responseFlag = decision.responseFlag;
+  if (decision.cors) routeOut.cors = explainCors(decision.cors, method, headers);
 
   const chosen = destinations.find((d) => d.clusterKey === decision.clusterKey);
   return {
@@ -296,15 +299,55 @@ export function explain(
     },
     caller,
     route: routeOut,
-    verdict: verdictOf(
-      decision.kind,
-      decision.responseFlag,
-      decision.redirect,
-      decision.directResponse,
-      chosen,
-      protocol,
-    ),
+    verdict:
+      routeOut.cors?.effect === 'preflight-answered'
+        ? preflightVerdict(routeOut.cors, headers.origin ?? '')
+        : verdictOf(
+            decision.kind,
+            decision.responseFlag,
+            decision.redirect,
+            decision.directResponse,
+            chosen,
+            protocol,
+          ),
     warnings,
+  };
+}
+
+function explainCors(cors: CompiledCors, method: string, headers: Record<string, string>): ExplainCors {
+  const policy: ExplainCors['policy'] = {
+    allowOrigins: cors.allowOrigins,
+    allowCredentials: cors.allowCredentials,
+    unmatchedPreflights: cors.unmatchedPreflights,
+  };
+  if (cors.allowMethods !== undefined) policy.allowMethods = cors.allowMethods;
+  if (cors.allowHeaders !== undefined) policy.allowHeaders = cors.allowHeaders;
+  if (cors.exposeHeaders !== undefined) policy.exposeHeaders = cors.exposeHeaders;
+  if (cors.maxAge !== undefined) policy.maxAge = cors.maxAge;
+  const origin = headers[CORS_HEADERS.origin];
+  if (origin === undefined || origin === '') return { policy, effect: 'not-cors' };
+  const outcome = cors.evaluate(
+    method,
+    origin,
+    headers[CORS_HEADERS.requestMethod],
+    headers[CORS_HEADERS.requestHeaders],
+  );
+  const originAllowed = cors.allowsOrigin(origin);
+  if (outcome?.kind === 'preflight')
+    return { policy, effect: 'preflight-answered', originAllowed, headers: outcome.headers };
+  if (outcome?.kind === 'response')
+    return { policy, effect: 'response-headers', originAllowed, headers: outcome.headers };
+  const preflight = method === 'OPTIONS' && (headers[CORS_HEADERS.requestMethod] ?? '') !== '';
+  return { policy, effect: preflight ? 'preflight-forwarded' : 'origin-not-allowed', originAllowed };
+}
+
+function preflightVerdict(cors: ExplainCors, origin: string): ExplainResult['verdict'] {
+  return {
+    outcome: 'cors-preflight',
+    status: 200,
+    summary: cors.originAllowed
+      ? `200 answered by the caller sidecar: CORS preflight from allowed origin ${origin}`
+      : `200 answered by the caller sidecar without access-control-allow-origin: origin ${origin} is not allowed and unmatchedPreflights is IGNORE`,
   };
 }
 

@@ -126,6 +126,10 @@ export interface CorsPolicy {
   exposeHeaders?: string[];
   maxAge?: string;
   allowCredentials?: boolean;
+  /** What happens to a preflight whose origin no entry of `allowOrigins` matches; default FORWARD. */
+  unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
+  /** Deprecated in Istio; refused by the bundled runtime in favour of `allowOrigins`. */
+  allowOrigin?: string[];
 }
 
 export interface HTTPRoute {

@@ -1,5 +1,6 @@
 export * from './clusters.js';
 export * from './compile.js';
+export * from './cors.js';
 export * from './matchers.js';
 export * from './mesh.js';
 export * from './objects.js';

@@ -6,6 +6,7 @@
 import type { HTTPRoute, HTTPRouteDestination, VirtualService } from '../api/types.js';
 import type { ProxyIdentity } from '../model.js';
 import { clusterKey } from './clusters.js';
+import { compileCors } from './cors.js';
 import { type CompiledMatch, compileMatch } from './matchers.js';
 import type { MeshSettings } from './mesh.js';
 import { labelsMatch, namespaceOf } from './objects.js';
@@ -86,6 +87,7 @@ export function decision(
     redirect: fields.redirect,
     directResponse: fields.directResponse,
     headers: fields.headers ?? NO_HEADER_EDITS,
+    cors: fields.cors,
     responseFlag: fields.responseFlag,
     reason,
   };
@@ -207,6 +209,7 @@ export function compileRule(
       `${label} → ${dest.host}${dest.subset ? ` subset ${dest.subset}` : ''} (${(dest.probability * 100).toFixed(1)} %)`,
   );
   const headerEdits = dests.map(({ headers }) => mergeHeaderEdits(routeHeaders, headers));
+  const cors = compileCors(rule.corsPolicy);
   compiled.decisions = slots.map((matchIndex) => {
     const matchedPrefix = matchIndex === undefined ? undefined : rule.match?.[matchIndex]?.uri?.prefix;
     const rewrite = resolveRewrite(rule, matchedPrefix);
@@ -221,6 +224,7 @@ export function compileRule(
           clusterKey: dest.clusterKey,
           headers: headerEdits[d],
           rewrite,
+          cors,
         },
         common,
       ),

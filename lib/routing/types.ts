@@ -7,6 +7,7 @@
  * them as read-only.
  */
 import type { ProxyIdentity } from '../model.js';
+import type { CompiledCors } from './cors.js';
 
 /** Facts about one HTTP request, after normalization (lib/normalize.ts). */
 export interface RequestAttributes {
@@ -181,6 +182,11 @@ export interface RouteDecision {
   redirect?: RedirectPolicy;
   directResponse?: DirectResponsePolicy;
   headers: HeaderEdits;
+  /**
+   * The rule's `corsPolicy` (kind 'route' only): the proxy evaluates it per request with
+   * `cors.evaluate(...)` before fault injection (lib/routing/cors.ts).
+   */
+  cors?: CompiledCors;
   /** Envoy response flag the proxy logs for this decision (`NR`), when the decision implies one. */
   responseFlag?: string;
   /** A one-line explanation. */

@@ -87,7 +87,17 @@ describe('an ingress gateway in front of a sidecar', () => {
       istio('VirtualService', 'legacy', {
         hosts: ['legacy.shop.test'],
         gateways: ['istio-system/bookinfo-gateway'],
-        http: [{ route: [{ destination: { host: 'legacy', port: { number: 80 } } }] }],
+        http: [
+          {
+            route: [{ destination: { host: 'legacy', port: { number: 80 } } }],
+            corsPolicy: {
+              allowOrigins: [{ prefix: 'https://' }],
+              allowMethods: ['*'],
+              allowHeaders: ['authorization'],
+              maxAge: '1h',
+            },
+          },
+        ],
       }),
       gatewayObject(),
       istio('VirtualService', 'bookinfo', {
@@ -192,6 +202,44 @@ describe('an ingress gateway in front of a sidecar', () => {
     expect(got.headers['x-forwarded-client-cert']).toBeUndefined();
   });
 
+  it('applies corsPolicy: answers a preflight from a matching origin without reaching the upstream', async () => {
+    const res = await send(httpPort, '/v1/orders', {
+      host: 'legacy.shop.test',
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'DELETE' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe('https://shop.example');
+    // allowMethods ['*'] echoes the requested method, as Envoy does.
+    expect(res.headers['access-control-allow-methods']).toBe('DELETE');
+    expect(res.headers['access-control-allow-headers']).toBe('authorization');
+    expect(res.headers['access-control-max-age']).toBe('3600');
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(legacy.received.some((r) => r.url === '/v1/orders')).toBe(false);
+  });
+
+  it('applies corsPolicy: adds allow-origin to an actual request from a matching origin, nothing for others', async () => {
+    const ok = await send(httpPort, '/v1/cart', {
+      host: 'legacy.shop.test',
+      headers: { origin: 'https://shop.example' },
+    });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body).server).toBe('legacy');
+    expect(ok.headers['access-control-allow-origin']).toBe('https://shop.example');
+    const plain = await send(httpPort, '/v1/cart', {
+      host: 'legacy.shop.test',
+      headers: { origin: 'http://shop.example' },
+    });
+    expect(plain.status).toBe(200);
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+    const forwarded = await send(httpPort, '/v1/pre', {
+      host: 'legacy.shop.test',
+      method: 'OPTIONS',
+      headers: { origin: 'http://shop.example', 'access-control-request-method': 'GET' },
+    });
+    expect(JSON.parse(forwarded.body).method).toBe('OPTIONS');
+    expect(forwarded.headers['access-control-allow-methods']).toBeUndefined();
+  });
   it('mirrors a copy of a routed request', async () => {
     const res = await send(httpPort, '/mirrored-path', { host: 'mirror.shop.test' });
     expect(res.status).toBe(200);

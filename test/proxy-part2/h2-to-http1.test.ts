@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoServer, startEcho } from '../proxy/helpers/echo.js';
 import { type PeerPorts, type Sidecar, startSidecar } from '../proxy/helpers/mesh.js';
 import { createTestPki, type TestPki } from '../proxy/helpers/pki.js';
-import { pod, service, spiffe } from '../proxy/helpers/snapshot.js';
+import { istio, pod, service, spiffe } from '../proxy/helpers/snapshot.js';
 
 function h2Request(
   port: number,
@@ -47,6 +47,19 @@ describe('h2c from an app to an HTTP/1.1 app through two sidecars over mTLS', ()
     const objects = [
       service('reviews', [{ port: 9080, targetPort: app.port, name: 'http' }]),
       service('sleep', [{ port: 80, targetPort: 8080 }]),
+      istio('VirtualService', 'reviews', {
+        hosts: ['reviews'],
+        http: [
+          {
+            route: [{ destination: { host: 'reviews' } }],
+            corsPolicy: {
+              allowOrigins: [{ exact: 'https://app.example' }],
+              allowMethods: ['GET'],
+              exposeHeaders: ['x-page'],
+            },
+          },
+        ],
+      }),
     ];
     server = await startSidecar({
       pod: reviews,
@@ -96,5 +109,37 @@ describe('h2c from an app to an HTTP/1.1 app through two sidecars over mTLS', ()
       ':authority': 'reviews:9080',
     });
     expect(res.status).toBe(418);
+  });
+
+  it('applies corsPolicy: answers a preflight from an allowed origin on the stream, never reaching the app', async () => {
+    const res = await h2Request(client.ports.outbound, {
+      ':method': 'OPTIONS',
+      ':path': '/h2-preflight',
+      ':authority': 'reviews:9080',
+      origin: 'https://app.example',
+      'access-control-request-method': 'GET',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(res.headers['access-control-allow-methods']).toBe('GET');
+    expect(app.received.some((r) => r.url === '/h2-preflight')).toBe(false);
+  });
+
+  it('applies corsPolicy: adds the response headers for an actual request, nothing without Origin', async () => {
+    const res = await h2Request(client.ports.outbound, {
+      ':path': '/h2-actual',
+      ':authority': 'reviews:9080',
+      origin: 'https://app.example',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-echo-server']).toBe('reviews-v1');
+    expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(res.headers['access-control-expose-headers']).toBe('x-page');
+    const plain = await h2Request(client.ports.outbound, {
+      ':path': '/h2-plain',
+      ':authority': 'reviews:9080',
+    });
+    expect(plain.status).toBe(200);
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
   });
 });

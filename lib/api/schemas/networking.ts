@@ -3,6 +3,7 @@
  * Each field is either implemented by the bundled runtime or marked `unsupported`.
  */
 import { describe } from '../describe.js';
+import { durationError, parseDuration } from '../duration.js';
 import { cidrError, dnsLabelError, hostError, ipError } from '../names.js';
 import { joinPath } from '../path.js';
 import {
@@ -175,13 +176,37 @@ const retries = obj({
   backoff: duration(),
 });
 
+/** Methods a CORS policy may allow (Istio's list), or `*` for "the method the preflight asks for". */
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', '*'];
+const corsMethod = (m: string) =>
+  CORS_METHODS.includes(m)
+    ? undefined
+    : `${JSON.stringify(m)} is not an HTTP method a CORS policy can allow; expected one of ${CORS_METHODS.join(', ')}`;
+/** CORS header lists are case-insensitive names (mixed case allowed), or `*`. */
+const corsHeaderName = (h: string) =>
+  h === '*' || /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(h)
+    ? undefined
+    : `${JSON.stringify(h)} is not a valid header name`;
+
 const corsPolicy = obj({
   allowOrigins: list(stringMatch()),
-  allowOrigin: list(str()),
-  allowMethods: list(str({ nonEmpty: true })),
-  allowHeaders: list(str({ nonEmpty: true })),
-  exposeHeaders: list(str({ nonEmpty: true })),
-  maxAge: duration({ minMs: 0 }),
+  allowOrigin: unsupported(
+    list(str()),
+    'use allowOrigins (a list of StringMatch, e.g. - exact: https://example.com)',
+  ),
+  allowMethods: list(str({ nonEmpty: true, check: corsMethod })),
+  allowHeaders: list(str({ nonEmpty: true, check: corsHeaderName })),
+  exposeHeaders: list(str({ nonEmpty: true, check: corsHeaderName })),
+  maxAge: (v, path, ctx) => {
+    duration({ minMs: 0 })(v, path, ctx);
+    if (typeof v === 'string' && durationError(v) === undefined && parseDuration(v) % 1000 !== 0) {
+      reportInvalid(
+        ctx,
+        path,
+        `${JSON.stringify(v)} has a fraction of a second; maxAge is sent in whole seconds`,
+      );
+    }
+  },
   allowCredentials: bool,
   unmatchedPreflights: oneOf(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
 });
@@ -263,7 +288,7 @@ const httpRoute = obj(
     ),
     mirrorPercentage: percent,
     mirrorPercent: unsupported(int({ min: 0, max: 100 }), 'use mirrorPercentage.value'),
-    corsPolicy: unsupported(corsPolicy),
+    corsPolicy,
     headers,
   },
   {

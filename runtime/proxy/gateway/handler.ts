@@ -14,6 +14,7 @@ import type { RequestAttributes, RouteDecision } from '../../../lib/routing/type
 import { readBody } from '../body.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
+import { applyCors } from '../cors.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward } from '../forward.js';
 import { filterRequestHeaders, removeHeader } from '../hygiene.js';
@@ -160,6 +161,13 @@ async function handleDecision(
       localReply(res, ex, 404, '');
       return;
   }
+  // CORS acts before the fault filter, as in Envoy: a preflight it answers never goes upstream.
+  let responseEdits = decision.headers.response;
+  if (decision.cors !== undefined) {
+    const edits = applyCors(decision.cors, req, res, ex, responseEdits);
+    if (edits === false) return;
+    responseEdits = edits;
+  }
   if (await injectFault(decision, req, res, ex, random)) return;
   const cluster = decision.clusterKey ? cfg.clusters.get(decision.clusterKey) : undefined;
   if (!cluster) {
@@ -205,7 +213,7 @@ async function handleDecision(
       body,
       retry: decision.retries,
       timeoutMs: decision.timeoutMs,
-      responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
+      responseEdits: withCookieEdit(responseEdits, hash.responseEdits),
       random,
       hashKey: hash.key,
       closeConnection: () => ctx.draining(),

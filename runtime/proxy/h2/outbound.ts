@@ -11,6 +11,7 @@ import { route } from '../../../lib/routing/route.js';
 import type { RequestAttributes, RouteDecision } from '../../../lib/routing/types.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
+import { answerPreflightH2, evaluateCors, withCorsHeaders } from '../cors.js';
 import { LOCAL_REPLY } from '../exchange.js';
 import { removeHeader } from '../hygiene.js';
 import { applyRequestEdits, rewritePath } from '../listeners/outbound.js';
@@ -153,6 +154,16 @@ async function handleDecision(
     default:
       break;
   }
+  // CORS acts before the fault filter, as in Envoy: a preflight it answers never goes upstream.
+  let responseEdits = decision.headers.response;
+  if (decision.cors !== undefined) {
+    const cors = evaluateCors(decision.cors, ex.method, prepared.values);
+    if (cors?.kind === 'preflight') {
+      answerPreflightH2(stream, ex, cors.headers);
+      return;
+    }
+    if (cors !== undefined) responseEdits = withCorsHeaders(responseEdits, cors.headers);
+  }
   const fault = decision.fault;
   if (fault?.abort && random() * 100 < fault.abort.percent) {
     ex.flag('FI');
@@ -214,7 +225,7 @@ async function handleDecision(
       headers: out,
       retry: decision.retries,
       timeoutMs,
-      responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
+      responseEdits: withCookieEdit(responseEdits, hash.responseEdits),
       random,
       replayBytes: deps.replayBytes,
       onBufferedBody:

@@ -16,6 +16,7 @@ import type {
 import { hasBody, NO_BODY, readBody } from '../body.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
+import { applyCors } from '../cors.js';
 import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward } from '../forward.js';
 import { filterRequestHeaders, hasHeader, removeHeader, setHeader } from '../hygiene.js';
@@ -183,6 +184,13 @@ async function handleDecision(
     default:
       break;
   }
+  // CORS acts before the fault filter, as in Envoy: a preflight it answers never goes upstream.
+  let responseEdits = decision.headers.response;
+  if (decision.cors !== undefined) {
+    const edits = applyCors(decision.cors, req, res, ex, responseEdits);
+    if (edits === false) return;
+    responseEdits = edits;
+  }
   // Fault injection acts before forwarding: an abort is never retried, a delay does not count
   // against the route timeout.
   if (decision.fault && (await injectFault(decision, req, res, ex, random))) return;
@@ -259,7 +267,7 @@ async function handleDecision(
       body,
       retry: decision.retries,
       timeoutMs,
-      responseEdits: withCookieEdit(decision.headers.response, hash.responseEdits),
+      responseEdits: withCookieEdit(responseEdits, hash.responseEdits),
       random,
       hashKey: hash.key,
     },

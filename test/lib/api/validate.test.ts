@@ -400,10 +400,10 @@ describe('validateObjects: valid Istio config the bundled runtime does not imple
       'SIMPLE is not supported by the bundled runtime; supported: DISABLE, ISTIO_MUTUAL',
     ],
     [
-      'a corsPolicy',
-      object('VirtualService', route({ corsPolicy: { allowOrigins: [{ exact: 'https://a' }] } })),
-      'spec.http[0].corsPolicy',
-      'not supported by the bundled runtime (valid for target istio)',
+      'the deprecated corsPolicy.allowOrigin',
+      object('VirtualService', route({ corsPolicy: { allowOrigin: ['https://a'] } })),
+      'spec.http[0].corsPolicy.allowOrigin',
+      'not supported by the bundled runtime (valid for target istio); use allowOrigins (a list of StringMatch, e.g. - exact: https://example.com)',
     ],
     [
       'a delegate',
@@ -502,7 +502,7 @@ spec:
     - destination: {host: reviews, subset: v1}
       weight: -1
     timeout: soon
-    corsPolicy: {}
+    corsPolicy: {allowOrigin: ['*']}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -521,7 +521,7 @@ spec:
     expect(found).toEqual([
       'IST0106 VirtualService default/reviews many.yaml:10 spec.http[0].route[0].weight',
       'IST0106 VirtualService default/reviews many.yaml:11 spec.http[0].timeout',
-      'TSM0001 VirtualService default/reviews many.yaml:12 spec.http[0].corsPolicy',
+      'TSM0001 VirtualService default/reviews many.yaml:12 spec.http[0].corsPolicy.allowOrigin',
       'TSM0001 DestinationRule default/reviews many.yaml:20 spec.trafficPolicy.tls.mode',
       'TSM0001 DestinationRule default/reviews many.yaml:20 spec.trafficPolicy.tls.credentialName',
       'IST0106 DestinationRule default/reviews many.yaml:21 spec.trafficPolicy.outlierDetection.interval',
