@@ -9,6 +9,7 @@ import {
   ENV,
   PORTS,
   PROXY_GID,
+  PROXY_PROCESS_ENV,
   PROXY_UID,
   ROOT_CERT_CONFIG_MAP_NAME,
   TOKEN_AUDIENCE,
@@ -113,6 +114,8 @@ export function proxyEnv(settings: {
     { name: ENV.logLevel, value: settings.logLevel },
     { name: ENV.podLabels, value: JSON.stringify(sortObject(settings.labels)) },
     { name: ENV.podPorts, value: JSON.stringify(settings.ports) },
+    // Node and glibc settings that keep the proxy's memory down (lib/constants.ts).
+    ...Object.entries(PROXY_PROCESS_ENV).map(([name, value]) => ({ name, value })),
   ];
   if (settings.probers) env.push({ name: ENV.appProbers, value: JSON.stringify(settings.probers) });
   return env;

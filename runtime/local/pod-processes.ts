@@ -2,7 +2,7 @@
  * What each container of a pod runs locally: the argv (tsmesh's image mapped to the bundled
  * runtime) and the environment (declared env, the downward API, and what the runner adds).
  */
-import { ENV, PORTS, PROXY_GID } from '../../lib/constants.js';
+import { ENV, PORTS, PROXY_GID, PROXY_PROCESS_ENV } from '../../lib/constants.js';
 import type { PlannedContainer, PlannedPod } from './plan.js';
 import { resolveEnv } from './plan.js';
 import type { ProcessSpec } from './process.js';
@@ -52,8 +52,11 @@ export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
   const declared = resolveEnv(c.env, facts);
   const name = pod.containers.length > 1 ? `${pod.name}/${c.name}` : pod.name;
   if (c.role === 'sidecar' || c.role === 'gateway') {
+    const base = baseEnv();
     const env: Record<string, string> = {
-      ...baseEnv(),
+      ...base,
+      // The injected container declares these too; a manifest without them still gets them.
+      ...PROXY_PROCESS_ENV,
       ...declared,
       [ENV.namespace]: pod.namespace,
       [ENV.podName]: pod.name,
@@ -68,6 +71,9 @@ export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
     if (ctx.tokenFile) env[ENV.tokenFile] = ctx.tokenFile;
     if (ctx.adminSocket) env[ENV.adminSocket] = ctx.adminSocket;
     delete env[ENV.bootstrapToken];
+    // Node options of the host (a loader, say) and of the container both apply.
+    const nodeOptions = [base.NODE_OPTIONS, declared.NODE_OPTIONS ?? PROXY_PROCESS_ENV.NODE_OPTIONS];
+    env.NODE_OPTIONS = nodeOptions.filter((o) => o !== undefined && o !== '').join(' ');
     // In a pod's own namespace the listeners bind every address: after an iptables REDIRECT the
     // app's outbound connection arrives on 127.0.0.1, not on the pod address. The pod address
     // (TSMESH_POD_IP) is still what the proxy registers and connects from.

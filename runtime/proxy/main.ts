@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync, unlinkSync } from 'node:fs';
 import { connect, isIP } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
 import { ENV, PORTS } from '../../lib/constants.js';
 import { FileCertificateSource, FileSnapshotSource } from './file-sources.js';
 import { type GatewayOptionsInput, parsePortMap, resolveGatewayOptions } from './gateway/options.js';
@@ -221,8 +222,18 @@ function gatewayOptionsFromCli(o: ProxyCliOptions): GatewayOptionsInput {
   return gateway;
 }
 
+/**
+ * V8 flags the proxy process sets for itself (flags that take effect at run time; the young
+ * generation's size cannot, and comes from NODE_OPTIONS, lib/constants.ts PROXY_PROCESS_ENV).
+ * A sidecar's live young objects are ~200 KB per scavenge: copying them on helper threads costs
+ * more in synchronisation than it saves, most of all on one CPU, and with the smaller young
+ * generation there are four times as many scavenges. See docs/telemetry.md, "Memory".
+ */
+export const PROXY_V8_FLAGS: readonly string[] = ['--no-parallel-scavenge'];
+
 /** Runs the proxy until a signal or /quitquitquit; returns the exit code. */
 export async function runProxy(o: ProxyCliOptions): Promise<number> {
+  for (const flag of PROXY_V8_FLAGS) setFlagsFromString(flag);
   let built: Awaited<ReturnType<typeof proxyOptionsFromCli>>;
   let proxy: SidecarProxy;
   try {
