@@ -1,31 +1,29 @@
-/**
- * WebSocket upgrades (allowed on HTTP routes, as in Istio). An HTTP/1.1 request with
- * `Upgrade: websocket` is routed like any request — hygiene, lib/routing decision, fault
- * abort, rewrite and header edits, the cluster's balancer and limits — then its head is written
- * to the chosen endpoint (over mesh mTLS to a peer sidecar) and, from the upstream's `101`,
- * bytes flow both ways untouched until either side closes. The inbound side checks STRICT mTLS
- * and AuthorizationPolicy with the verified peer before it upgrades to the app.
- * Upgrades to anything but WebSocket are refused (400).
- */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HEADERS, MESH_ALPN } from '../../lib/constants.js';
 import { route } from '../../lib/routing/route.js';
 import type { RouteDecision } from '../../lib/routing/types.js';
+import type { ActiveConfig } from './config.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, LOCAL_REPLY } from './exchange.js';
-import { filterRequestHeaders, removeHeader } from './hygiene.js';
+import { filterRequestHeaders } from './hygiene.js';
 import { appPortFor } from './inbound-policy.js';
-import { recordInbound } from './listeners/inbound.js';
-import { applyRequestEdits, recordOutbound, rewritePath } from './listeners/outbound.js';
-import { isHygieneError, prepareRequest } from './listeners/prepare.js';
+import {
+  firstValues,
+  isHygieneError,
+  type PreparedRequest,
+  prepareRequest,
+  routeNameOf,
+  tagRequest,
+} from './listeners/prepare.js';
+import { recordInbound, recordOutbound } from './listeners/records.js';
+import { applyRequestEdits, rewritePath } from './listeners/route-forward.js';
 import {
   encodePeerMetadata,
   PeerMetadataDecoder,
   type SpanRecord,
-  TRACE_HEADERS,
+  TRACE_HEADER_NAMES,
   UNKNOWN_WORKLOAD,
   type WorkloadFacts,
 } from './telemetry/index.js';
@@ -119,57 +117,74 @@ export class WebSocketProxy {
     return this.open.size;
   }
 
-  constructor(private readonly ctx: ProxyContext) {}
+  /** Mesh-internal headers the local app may set (as at the outbound listener). */
+  private readonly trusted: ReadonlySet<string>;
 
-  private track(socket: Duplex): void {
+  constructor(private readonly ctx: ProxyContext) {
+    this.trusted = new Set(ctx.options.trustedAppHeaders.map((h) => h.toLowerCase()));
+  }
+
+  /** Tracks an upgraded socket and starts its exchange. */
+  private begin(req: IncomingMessage, socket: Duplex): Exchange {
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const ex = new Exchange();
+    ex.method = req.method ?? 'GET';
+    ex.path = req.url ?? '';
+    return ex;
+  }
+
+  /**
+   * The checks both directions start with: a config, a WebSocket upgrade, hygiene and
+   * normalization.
+   * Undefined when the upgrade was answered (and refused) here.
+   */
+  private prepare(
+    req: IncomingMessage,
+    socket: Duplex,
+    ex: Exchange,
+    cfg: ActiveConfig | undefined,
+  ): PreparedRequest | undefined {
+    if (!cfg) {
+      rawReply(socket, ex, 502, LOCAL_REPLY.notReady);
+      return undefined;
+    }
+    if (!isWebSocketUpgrade(req)) {
+      rawReply(socket, ex, 400, 'only WebSocket upgrades are supported');
+      return undefined;
+    }
+    const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, this.ctx.options.maxHeadersCount);
+    if (isHygieneError(prepared)) {
+      ex.flag('DPE');
+      rawReply(socket, ex, prepared.status, prepared.message);
+      return undefined;
+    }
+    ex.path = prepared.target;
+    ex.authority = prepared.authority;
+    return prepared;
   }
 
   /** An upgrade request from the local app (outbound). */
   outbound(req: IncomingMessage, socket: Duplex, rest: Buffer): void {
     const ctx = this.ctx;
-    this.track(socket);
-    socket.on('error', () => socket.destroy());
-    const ex = new Exchange();
-    ex.method = req.method ?? 'GET';
-    ex.path = req.url ?? '';
+    const ex = this.begin(req, socket);
     const cfg = ctx.config();
     let decision: RouteDecision | undefined;
     let span: SpanRecord | undefined;
     const finish = () => recordOutbound(this.ctx, cfg, ex, decision, span);
-    if (!cfg) {
-      rawReply(socket, ex, 502, LOCAL_REPLY.notReady);
+    const prepared = this.prepare(req, socket, ex, cfg);
+    if (!cfg || !prepared) {
       finish();
       return;
     }
-    if (!isWebSocketUpgrade(req)) {
-      rawReply(socket, ex, 400, 'only WebSocket upgrades are supported');
-      finish();
-      return;
-    }
-    const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
-    if (isHygieneError(prepared)) {
-      ex.flag('DPE');
-      rawReply(socket, ex, prepared.status, prepared.message);
-      finish();
-      return;
-    }
-    ex.path = prepared.target;
-    ex.authority = prepared.authority;
-    const trusted = new Set(ctx.options.trustedAppHeaders.map((h) => h.toLowerCase()));
-    const list = filterRequestHeaders(req.rawHeaders, { allowInternal: trusted, dropHost: true }).list;
-    const values: Record<string, string | undefined> = {};
-    for (const name in req.headers) {
-      const v = req.headers[name];
-      values[name] = Array.isArray(v) ? v[0] : v;
-    }
-    ex.requestId = values[HEADERS.requestId] || randomUUID();
-    if (!values[HEADERS.requestId]) list.push(HEADERS.requestId, ex.requestId);
-    const started = ctx.telemetry.tracer.startSpan(req.headers, 'source');
-    span = started.span;
-    for (const name of TRACE_HEADERS) removeHeader(list, name);
-    for (const name in started.headersForUpstream) list.push(name, started.headersForUpstream[name]);
+    const list = filterRequestHeaders(req.rawHeaders, {
+      allowInternal: this.trusted,
+      dropHost: true,
+      drop: TRACE_HEADER_NAMES,
+    }).list;
+    const values = firstValues(req);
+    span = tagRequest(ctx, ex, list, req.headers, values[HEADERS.requestId], 'source');
     decision = route(
       cfg.table,
       {
@@ -184,9 +199,7 @@ export class WebSocketProxy {
       },
       ctx.options.random,
     );
-    ex.routeName =
-      decision.ruleName ??
-      (decision.ruleIndex !== undefined ? `${decision.virtualService}#${decision.ruleIndex}` : 'default');
+    ex.routeName = routeNameOf(decision);
     if (decision.kind === 'no-route') {
       ex.flag('NR');
       rawReply(socket, ex, 404, '');
@@ -252,36 +265,18 @@ export class WebSocketProxy {
   /** An upgrade request arriving at the inbound listener. */
   inbound(req: IncomingMessage, socket: Duplex, rest: Buffer, conn: UpgradeConnection): void {
     const ctx = this.ctx;
-    this.track(socket);
-    socket.on('error', () => socket.destroy());
-    const ex = new Exchange();
-    ex.method = req.method ?? 'GET';
-    ex.path = req.url ?? '';
+    const ex = this.begin(req, socket);
     ex.mtls = conn.mtls;
     ex.peerIdentity = conn.peerIdentity;
     const cfg = ctx.config();
     let source: WorkloadFacts = UNKNOWN_WORKLOAD;
     let span: SpanRecord | undefined;
     const finish = () => recordInbound(this.ctx, cfg, ex, source, span);
-    if (!cfg) {
-      rawReply(socket, ex, 502, LOCAL_REPLY.notReady);
+    const prepared = this.prepare(req, socket, ex, cfg);
+    if (!cfg || !prepared) {
       finish();
       return;
     }
-    if (!isWebSocketUpgrade(req)) {
-      rawReply(socket, ex, 400, 'only WebSocket upgrades are supported');
-      finish();
-      return;
-    }
-    const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
-    if (isHygieneError(prepared)) {
-      ex.flag('DPE');
-      rawReply(socket, ex, prepared.status, prepared.message);
-      finish();
-      return;
-    }
-    ex.path = prepared.target;
-    ex.authority = prepared.authority;
     const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
     if (port === undefined) {
       ex.flag('NR');
@@ -294,11 +289,7 @@ export class WebSocketProxy {
       return;
     }
     if (conn.mtls) source = this.decoder.decode(req.headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
-    const values: Record<string, string | undefined> = {};
-    for (const name in req.headers) {
-      const v = req.headers[name];
-      values[name] = Array.isArray(v) ? v[0] : v;
-    }
+    const values = firstValues(req);
     const verdict = cfg.inbound.authorize({
       port,
       peerIdentity: conn.peerIdentity,
@@ -313,14 +304,9 @@ export class WebSocketProxy {
       finish();
       return;
     }
-    const list = filterRequestHeaders(req.rawHeaders).list;
+    const list = filterRequestHeaders(req.rawHeaders, { drop: TRACE_HEADER_NAMES }).list;
     if (conn.xfcc) list.push(HEADERS.forwardedClientCert, conn.xfcc);
-    ex.requestId = values[HEADERS.requestId] || randomUUID();
-    if (!values[HEADERS.requestId]) list.push(HEADERS.requestId, ex.requestId);
-    const started = ctx.telemetry.tracer.startSpan(req.headers, 'destination');
-    span = started.span;
-    for (const name of TRACE_HEADERS) removeHeader(list, name);
-    for (const name in started.headersForUpstream) list.push(name, started.headersForUpstream[name]);
+    span = tagRequest(ctx, ex, list, req.headers, values[HEADERS.requestId], 'destination');
     const head = requestHead(ex.method, prepared.target, list);
     ex.upstreamCluster = `inbound|${port}||`;
     ex.upstreamHost = `${ctx.options.appHost}:${port}`;

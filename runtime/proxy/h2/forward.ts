@@ -20,6 +20,7 @@ import {
 import type { HeaderOperationsResolved, RetryPolicy } from '../../../lib/routing/types.js';
 import { Exchange, LOCAL_REPLY } from '../exchange.js';
 import { backoffMs } from '../forward.js';
+import type { RecordProtocol } from '../listeners/records.js';
 import type { UpstreamCluster, UpstreamEndpoint } from '../upstream/cluster.js';
 import { localReplyH2 } from './reply.js';
 import type { PooledSession } from './sessions.js';
@@ -28,6 +29,11 @@ import type { PooledSession } from './sessions.js';
 export class H2Exchange extends Exchange {
   grpcStatus: string | undefined;
   grpc = false;
+
+  /** The protocol facts for its telemetry record. */
+  protocol(): RecordProtocol {
+    return { http: 'HTTP/2', grpc: this.grpc, grpcStatus: this.grpcStatus ?? '' };
+  }
 }
 
 /** Where a forward sends its attempts: a mesh cluster, or the local app. */

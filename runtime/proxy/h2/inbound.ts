@@ -5,7 +5,6 @@
  * mesh-internal headers stripped and `x-forwarded-client-cert` set from the verified peer —
  * then forwarded to the app over h2c with trailers intact.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { HEADERS } from '../../../lib/constants.js';
 import type { ActiveConfig } from '../config.js';
@@ -14,8 +13,9 @@ import { LOCAL_REPLY } from '../exchange.js';
 import { NO_RETRY } from '../forward.js';
 import { removeHeader } from '../hygiene.js';
 import { appPortFor } from '../inbound-policy.js';
+import { tagRequest } from '../listeners/prepare.js';
+import { recordInbound } from '../listeners/records.js';
 import {
-  type HttpRequestRecord,
   type PeerMetadataDecoder,
   type SpanRecord,
   TRACE_HEADERS,
@@ -67,7 +67,7 @@ export function handleInboundStream(
   const cfg = ctx.config();
   let span: SpanRecord | undefined;
   let source: WorkloadFacts = UNKNOWN_WORKLOAD;
-  const finish = () => recordInbound(ctx, cfg, ex, source, span);
+  const finish = () => recordInbound(ctx, cfg, ex, source, span, ex.protocol());
   const reply = (status: number, body: string) => {
     stream.resume();
     localReplyH2(stream, ex, status, body, { grpc: ex.grpc });
@@ -124,16 +124,8 @@ export function handleInboundStream(
   }
   const list = prepared.list;
   if (conn.xfcc) list.push(HEADERS.forwardedClientCert, conn.xfcc);
-  let requestId = prepared.values[HEADERS.requestId];
-  if (!requestId) {
-    requestId = randomUUID();
-    list.push(HEADERS.requestId, requestId);
-  }
-  ex.requestId = requestId;
-  const started = ctx.telemetry.tracer.startSpan(headers, 'destination');
-  span = started.span;
   for (const name of TRACE_HEADERS) removeHeader(list, name);
-  for (const name in started.headersForUpstream) list.push(name, started.headersForUpstream[name]);
+  span = tagRequest(ctx, ex, list, headers, prepared.values[HEADERS.requestId], 'destination');
   const out: OutgoingHttpHeaders = {
     ':method': ex.method,
     ':path': prepared.target,
@@ -157,39 +149,4 @@ export function handleInboundStream(
     },
     ex,
   ).then(finish);
-}
-
-function recordInbound(
-  ctx: ProxyContext,
-  cfg: ActiveConfig | undefined,
-  ex: H2Exchange,
-  source: WorkloadFacts,
-  span: SpanRecord | undefined,
-): void {
-  const rec: HttpRequestRecord = {
-    reporter: 'destination',
-    startTime: ex.startTime,
-    durationMs: ex.durationMs(),
-    method: ex.method,
-    path: ex.path,
-    authority: ex.authority,
-    httpProtocol: 'HTTP/2',
-    requestProtocol: ex.grpc ? 'grpc' : 'http',
-    status: ex.status,
-    responseFlags: ex.flags(),
-    grpcStatus: ex.grpcStatus ?? '',
-    requestBytes: ex.requestBytes,
-    responseBytes: ex.responseBytes,
-    requestId: ex.requestId,
-    upstreamHost: ex.upstreamHost,
-    upstreamCluster: ex.upstreamCluster,
-    routeName: 'inbound',
-    source,
-    sourcePrincipal: ex.peerIdentity,
-    destination: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
-    destinationPrincipal: ctx.certificate()?.bundle.spiffeId,
-    service: cfg?.localService ?? { host: 'unknown', name: 'unknown', namespace: 'unknown' },
-    mtls: ex.mtls,
-  };
-  ctx.telemetry.recordHttp(rec, span);
 }

@@ -4,7 +4,6 @@
  * rewrite and header edits — then an HTTP/2 forward to the chosen cluster, so trailers (gRPC
  * status and metadata) survive. `grpc-timeout` is honoured and capped by the route timeout.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { HEADERS } from '../../../lib/constants.js';
 import { route } from '../../../lib/routing/route.js';
@@ -14,15 +13,10 @@ import type { ProxyContext } from '../context.js';
 import { answerPreflightH2, evaluateCors, withCorsHeaders } from '../cors.js';
 import { LOCAL_REPLY } from '../exchange.js';
 import { removeHeader } from '../hygiene.js';
-import { applyRequestEdits, rewritePath } from '../listeners/outbound.js';
-import {
-  encodePeerMetadata,
-  type HttpRequestRecord,
-  type SpanRecord,
-  TRACE_HEADERS,
-  UNKNOWN_SERVICE,
-  UNKNOWN_WORKLOAD,
-} from '../telemetry/index.js';
+import { routeNameOf, tagRequest } from '../listeners/prepare.js';
+import { recordOutbound } from '../listeners/records.js';
+import { applyRequestEdits, rewritePath } from '../listeners/route-forward.js';
+import { encodePeerMetadata, type SpanRecord, TRACE_HEADERS } from '../telemetry/index.js';
 import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
 import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
 import { effectiveTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
@@ -53,7 +47,7 @@ export function handleOutboundStream(
   const cfg = ctx.config();
   let span: SpanRecord | undefined;
   let decision: RouteDecision | undefined;
-  const finish = () => recordOutbound(ctx, cfg, ex, decision, span);
+  const finish = () => recordOutbound(ctx, cfg, ex, decision, span, ex.protocol());
   const reply = (status: number, body: string, extra?: Record<string, string>) => {
     stream.resume();
     localReplyH2(stream, ex, status, body, { grpc: ex.grpc, headers: extra });
@@ -83,16 +77,8 @@ export function handleOutboundStream(
   ex.path = prepared.target;
   ex.authority = prepared.authority;
   const list = prepared.list;
-  let requestId = prepared.values[HEADERS.requestId];
-  if (!requestId) {
-    requestId = randomUUID();
-    list.push(HEADERS.requestId, requestId);
-  }
-  ex.requestId = requestId;
-  const started = ctx.telemetry.tracer.startSpan(headers, 'source');
-  span = started.span;
   for (const name of TRACE_HEADERS) removeHeader(list, name);
-  for (const name in started.headersForUpstream) list.push(name, started.headersForUpstream[name]);
+  span = tagRequest(ctx, ex, list, headers, prepared.values[HEADERS.requestId], 'source');
   const attrs: RequestAttributes = {
     authority: prepared.authority,
     port: prepared.port ?? 80,
@@ -105,9 +91,7 @@ export function handleOutboundStream(
   const source = stream.session?.socket?.remoteAddress;
   if (source) attrs.sourceAddress = source;
   decision = route(cfg.table, attrs, ctx.options.random);
-  ex.routeName =
-    decision.ruleName ??
-    (decision.ruleIndex !== undefined ? `${decision.virtualService}#${decision.ruleIndex}` : 'default');
+  ex.routeName = routeNameOf(decision);
   void handleDecision(ctx, deps, cfg, stream, ex, prepared, decision, reply).then(finish, (err) => {
     ctx.options.log('error', `outbound HTTP/2 request failed: ${(err as Error).stack ?? err}`);
     reply(500, 'internal proxy error');
@@ -235,41 +219,4 @@ async function handleDecision(
     },
     ex,
   );
-}
-
-function recordOutbound(
-  ctx: ProxyContext,
-  cfg: ActiveConfig | undefined,
-  ex: H2Exchange,
-  decision: RouteDecision | undefined,
-  span: SpanRecord | undefined,
-): void {
-  const cluster = decision?.clusterKey ? cfg?.clusters.get(decision.clusterKey) : undefined;
-  const ep = cluster?.endpoints.find((e) => e.hostPort === ex.upstreamHost)?.endpoint;
-  const rec: HttpRequestRecord = {
-    reporter: 'source',
-    startTime: ex.startTime,
-    durationMs: ex.durationMs(),
-    method: ex.method,
-    path: ex.path,
-    authority: ex.authority,
-    httpProtocol: 'HTTP/2',
-    requestProtocol: ex.grpc ? 'grpc' : 'http',
-    status: ex.status,
-    responseFlags: ex.flags(),
-    grpcStatus: ex.grpcStatus ?? '',
-    requestBytes: ex.requestBytes,
-    responseBytes: ex.responseBytes,
-    requestId: ex.requestId,
-    upstreamHost: ex.upstreamHost,
-    upstreamCluster: ex.upstreamCluster,
-    routeName: ex.routeName,
-    source: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
-    sourcePrincipal: ctx.certificate()?.bundle.spiffeId,
-    destination: (ep && cfg?.endpointFacts.get(ep.pod)) || UNKNOWN_WORKLOAD,
-    destinationPrincipal: ep?.mtls ? ep.identity : undefined,
-    service: (decision?.service && cfg?.serviceFacts.get(decision.service.host)) || UNKNOWN_SERVICE,
-    mtls: ep?.mtls ?? false,
-  };
-  ctx.telemetry.recordHttp(rec, span);
 }

@@ -8,7 +8,7 @@
  * STRICT closes everything but mesh mTLS, with no HTTP response. Requests are then checked
  * against AuthorizationPolicy with the verified peer identity and forwarded to the app.
  */
-import { randomUUID, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -27,12 +27,11 @@ import { HEADERS, MESH_ALPN, MESH_ALPN_VALUES } from '../../../lib/constants.js'
 import { streamBody } from '../body.js';
 import type { ActiveConfig } from '../config.js';
 import type { CertificateState, ProxyContext } from '../context.js';
-import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
+import { LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward, NO_RETRY } from '../forward.js';
 import { filterRequestHeaders } from '../hygiene.js';
 import { appPortFor } from '../inbound-policy.js';
 import {
-  type HttpRequestRecord,
   PeerMetadataDecoder,
   type SpanRecord,
   TRACE_HEADER_NAMES,
@@ -43,7 +42,8 @@ import { certificateHash, checkPeerCertificate, meshTlsOptions } from '../tls/ce
 import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../tls/client-hello.js';
 import { parseMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { firstValues, isHygieneError, prepareRequest } from './prepare.js';
+import { firstValues, prepareOrReject, startExchange, tagRequest } from './prepare.js';
+import { recordInbound } from './records.js';
 
 /** How long a new connection may take to send its first bytes. */
 const SNIFF_TIMEOUT_MS = 10_000;
@@ -254,10 +254,7 @@ function handleRequest(
   req: IncomingMessage,
   res: ServerResponse,
 ): void {
-  ctx.counters.downstreamRequests++;
-  const ex = new Exchange();
-  ex.method = req.method ?? 'GET';
-  ex.path = req.url ?? '';
+  const ex = startExchange(ctx, req);
   ex.mtls = conn.mtls;
   ex.peerIdentity = conn.peerIdentity;
   const cfg = ctx.config();
@@ -270,16 +267,11 @@ function handleRequest(
     finish();
     return;
   }
-  const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
-  if (isHygieneError(prepared)) {
-    ctx.counters.hygieneRejections++;
-    ex.flag('DPE');
-    localReply(res, ex, prepared.status, prepared.message, { close: true });
+  const prepared = prepareOrReject(ctx, cfg, req, res, ex);
+  if (prepared === undefined) {
     finish();
     return;
   }
-  ex.path = prepared.target;
-  ex.authority = prepared.authority;
   const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
   if (port === undefined) {
     ex.flag('NR');
@@ -315,15 +307,7 @@ function handleRequest(
   const filtered = filterRequestHeaders(req.rawHeaders, { drop: TRACE_HEADER_NAMES });
   const headers = filtered.list;
   if (conn.xfcc) headers.push(HEADERS.forwardedClientCert, conn.xfcc);
-  let requestId = req.headers[HEADERS.requestId];
-  if (typeof requestId !== 'string' || requestId === '') {
-    requestId = randomUUID();
-    headers.push(HEADERS.requestId, requestId);
-  }
-  ex.requestId = requestId;
-  const started = ctx.telemetry.tracer.startSpan(req.headers, 'destination');
-  span = started.span;
-  for (const name in started.headersForUpstream) headers.push(name, started.headersForUpstream[name]);
+  span = tagRequest(ctx, ex, headers, req.headers, req.headers[HEADERS.requestId], 'destination');
   const cluster = deps.appCluster(port);
   // No retries inbound: the body streams to the app without buffering.
   const body = streamBody(req, (n) => {
@@ -346,39 +330,4 @@ function handleRequest(
     },
     ex,
   ).then(finish, finish);
-}
-
-/** Records a request this proxy delivered to its app (reporter `destination`): HTTP and WebSocket paths. */
-export function recordInbound(
-  ctx: ProxyContext,
-  cfg: ActiveConfig | undefined,
-  ex: Exchange,
-  source: WorkloadFacts,
-  span: SpanRecord | undefined,
-): void {
-  const rec: HttpRequestRecord = {
-    reporter: 'destination',
-    startTime: ex.startTime,
-    durationMs: ex.durationMs(),
-    method: ex.method,
-    path: ex.path,
-    authority: ex.authority,
-    httpProtocol: 'HTTP/1.1',
-    requestProtocol: 'http',
-    status: ex.status,
-    responseFlags: ex.flags(),
-    requestBytes: ex.requestBytes,
-    responseBytes: ex.responseBytes,
-    requestId: ex.requestId,
-    upstreamHost: ex.upstreamHost,
-    upstreamCluster: ex.upstreamCluster,
-    routeName: 'inbound',
-    source,
-    sourcePrincipal: ex.peerIdentity,
-    destination: cfg?.localFacts ?? UNKNOWN_WORKLOAD,
-    destinationPrincipal: ctx.certificate()?.bundle.spiffeId,
-    service: cfg?.localService ?? { host: 'unknown', name: 'unknown', namespace: 'unknown' },
-    mtls: ex.mtls,
-  };
-  ctx.telemetry.recordHttp(rec, span);
 }

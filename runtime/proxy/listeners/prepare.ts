@@ -2,10 +2,17 @@
  * The first step at every listener: hygiene checks on the raw request, then the request target
  * and authority normalized once. Routing, authorization and forwarding all use the result.
  */
-import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { HEADERS } from '../../../lib/constants.js';
 import { parseAuthority } from '../../../lib/hosts.js';
 import { normalizeRequestTarget, type PathNormalizationMode } from '../../../lib/normalize.js';
+import type { RouteDecision } from '../../../lib/routing/types.js';
+import type { ActiveConfig } from '../config.js';
+import type { ProxyContext } from '../context.js';
+import { Exchange, localReply } from '../exchange.js';
 import { checkRawHeaders, type HygieneError } from '../hygiene.js';
+import type { SpanRecord } from '../telemetry/index.js';
 
 export interface PreparedRequest {
   /** Normalized path (no query). */
@@ -83,4 +90,70 @@ export function firstValues(req: IncomingMessage): Record<string, string | undef
 
 export function isHygieneError(v: PreparedRequest | HygieneError): v is HygieneError {
   return (v as HygieneError).status !== undefined;
+}
+
+/** The exchange of a request a listener accepted (counted as a downstream request). */
+export function startExchange(ctx: ProxyContext, req: IncomingMessage): Exchange {
+  ctx.counters.downstreamRequests++;
+  const ex = new Exchange();
+  ex.method = req.method ?? 'GET';
+  ex.path = req.url ?? '';
+  return ex;
+}
+
+/**
+ * {@link prepareRequest} at an HTTP/1.1 listener: a request that fails hygiene is answered
+ * (400 or 431, flag `DPE`, connection closed) and undefined returned; otherwise the exchange
+ * takes the normalized target and authority.
+ */
+export function prepareOrReject(
+  ctx: ProxyContext,
+  cfg: ActiveConfig,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+): PreparedRequest | undefined {
+  const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
+  if (isHygieneError(prepared)) {
+    ctx.counters.hygieneRejections++;
+    ex.flag('DPE');
+    localReply(res, ex, prepared.status, prepared.message, { close: true });
+    return undefined;
+  }
+  ex.path = prepared.target;
+  ex.authority = prepared.authority;
+  return prepared;
+}
+
+/**
+ * Names the request for the next hop: keeps the client's `x-request-id` or appends a new one to
+ * `list`, and appends this hop's trace headers (the incoming ones are already removed). Returns
+ * the span that ends with the telemetry record.
+ */
+export function tagRequest(
+  ctx: ProxyContext,
+  ex: Exchange,
+  list: string[],
+  incoming: IncomingHttpHeaders,
+  requestId: string | string[] | undefined,
+  reporter: 'source' | 'destination',
+): SpanRecord | undefined {
+  let id = requestId;
+  if (typeof id !== 'string' || id === '') {
+    id = randomUUID();
+    list.push(HEADERS.requestId, id);
+  }
+  ex.requestId = id;
+  const started = ctx.telemetry.tracer.startSpan(incoming, reporter);
+  const upstream = started.headersForUpstream;
+  for (const name in upstream) list.push(name, upstream[name]);
+  return started.span;
+}
+
+/** The route name telemetry reports: the rule's name, else `namespace/name#index`, else `default`. */
+export function routeNameOf(decision: RouteDecision): string {
+  return (
+    decision.ruleName ??
+    (decision.ruleIndex !== undefined ? `${decision.virtualService}#${decision.ruleIndex}` : 'default')
+  );
 }
