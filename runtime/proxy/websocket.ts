@@ -8,7 +8,7 @@ import type { ActiveConfig } from './config.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, LOCAL_REPLY } from './exchange.js';
 import { filterRequestHeaders } from './hygiene.js';
-import { appPortFor } from './inbound-policy.js';
+import { admitInbound, NO_APP_PORT, PLAINTEXT_REFUSED } from './listeners/admission.js';
 import {
   firstValues,
   isHygieneError,
@@ -277,31 +277,19 @@ export class WebSocketProxy {
       finish();
       return;
     }
-    const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
-    if (port === undefined) {
-      ex.flag('NR');
-      rawReply(socket, ex, 404, `no app port for ${prepared.authority}`);
-      finish();
-      return;
-    }
-    if (!conn.mtls && cfg.inbound.mtlsMode(port) === 'STRICT') {
-      socket.destroy();
-      return;
-    }
     if (conn.mtls) source = this.decoder.decode(req.headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
     const values = firstValues(req);
-    const verdict = cfg.inbound.authorize({
-      port,
-      peerIdentity: conn.peerIdentity,
-      method: ex.method,
-      path: prepared.path,
-      host: prepared.authority,
-      headers: values,
-      sourceAddress: req.socket.remoteAddress,
-    });
-    if (!verdict.allowed) {
-      rawReply(socket, ex, 403, LOCAL_REPLY.rbacDenied);
-      finish();
+    const port = admitInbound(cfg, conn, prepared, ex.method, values, req.socket.remoteAddress);
+    if (port < 0) {
+      if (port === PLAINTEXT_REFUSED) socket.destroy();
+      else if (port === NO_APP_PORT) {
+        ex.flag('NR');
+        rawReply(socket, ex, 404, `no app port for ${prepared.authority}`);
+        finish();
+      } else {
+        rawReply(socket, ex, 403, LOCAL_REPLY.rbacDenied);
+        finish();
+      }
       return;
     }
     const list = filterRequestHeaders(req.rawHeaders, { drop: TRACE_HEADER_NAMES }).list;

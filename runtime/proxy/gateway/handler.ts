@@ -8,18 +8,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS } from '../../../lib/constants.js';
-import { route } from '../../../lib/routing/route.js';
-import type { RequestAttributes, RouteDecision } from '../../../lib/routing/types.js';
+import type { RouteDecision } from '../../../lib/routing/types.js';
 import type { ProxyContext } from '../context.js';
 import { LOCAL_REPLY, localReply } from '../exchange.js';
 import { filterRequestHeaders } from '../hygiene.js';
-import {
-  firstValues,
-  prepareOrReject,
-  routeNameOf,
-  startExchange,
-  tagRequest,
-} from '../listeners/prepare.js';
+import { prepareOrReject, routeRequest, startExchange, tagRequest } from '../listeners/prepare.js';
 import { recordOutbound } from '../listeners/records.js';
 import { dispatchDecision, NO_TRUSTED_HEADERS, type RouteForwarding } from '../listeners/route-forward.js';
 import { type SpanRecord, TRACE_HEADER_NAMES } from '../telemetry/index.js';
@@ -48,13 +41,13 @@ export function createGatewayHandler(
     let decision: RouteDecision | undefined;
     const finish = () => recordOutbound(ctx, cfg, ex, decision, span);
     const spec = view.spec();
-    if (!cfg || !spec) {
+    if (!spec) {
       localReply(res, ex, 503, LOCAL_REPLY.notReady);
       finish();
       return;
     }
     const prepared = prepareOrReject(ctx, cfg, req, res, ex);
-    if (prepared === undefined) {
+    if (prepared === undefined || cfg === undefined) {
       finish();
       return;
     }
@@ -75,20 +68,7 @@ export function createGatewayHandler(
       authority: prepared.authority,
     });
     span = tagRequest(ctx, ex, headers, req.headers, req.headers[HEADERS.requestId], 'source');
-
-    const attrs: RequestAttributes = {
-      authority: prepared.authority,
-      port: spec.port,
-      method: ex.method,
-      path: prepared.path,
-      query: prepared.query,
-      scheme: view.scheme,
-      headers: firstValues(req),
-      caller: cfg.snapshot.proxy,
-    };
-    if (req.socket.remoteAddress) attrs.sourceAddress = req.socket.remoteAddress;
-    decision = route(cfg.table, attrs, ctx.options.random);
-    ex.routeName = routeNameOf(decision);
+    decision = routeRequest(ctx, cfg, req, ex, prepared, spec.port, view.scheme);
     // Mesh-internal headers are never honoured from outside; no egress passthrough at the edge.
     dispatchDecision(ctx, cfg, req, res, ex, prepared, decision, headers, NO_TRUSTED_HEADERS, via, finish);
   };

@@ -12,7 +12,7 @@ import type { ProxyContext } from '../context.js';
 import { LOCAL_REPLY } from '../exchange.js';
 import { NO_RETRY } from '../forward.js';
 import { removeHeader } from '../hygiene.js';
-import { appPortFor } from '../inbound-policy.js';
+import { admitInbound, NO_APP_PORT, PLAINTEXT_REFUSED } from '../listeners/admission.js';
 import { tagRequest } from '../listeners/prepare.js';
 import { recordInbound } from '../listeners/records.js';
 import {
@@ -22,11 +22,10 @@ import {
   UNKNOWN_WORKLOAD,
   type WorkloadFacts,
 } from '../telemetry/index.js';
-import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
-import { isGrpcContentType } from './grpc.js';
+import { forwardH2, type H2Upstream } from './forward.js';
 import { appSpeaksH2, type Http1Bridge } from './http1-bridge.js';
 import { localReplyH2 } from './reply.js';
-import { isHygieneError, listToHeaders, prepareH2 } from './request.js';
+import { listToHeaders, prepareH2OrReject, startH2Exchange } from './request.js';
 
 /** What the inbound listener learnt about the connection a stream arrived on. */
 export interface H2Connection {
@@ -56,14 +55,9 @@ export function handleInboundStream(
   headers: IncomingHttpHeaders,
   rawHeaders: string[],
 ): void {
-  ctx.counters.downstreamRequests++;
-  stream.on('error', () => undefined);
-  const ex = new H2Exchange();
-  ex.method = String(headers[':method'] ?? 'GET');
-  ex.path = String(headers[':path'] ?? '');
+  const ex = startH2Exchange(ctx, stream, headers);
   ex.mtls = conn.mtls;
   ex.peerIdentity = conn.peerIdentity;
-  ex.grpc = isGrpcContentType(headers['content-type']);
   const cfg = ctx.config();
   let span: SpanRecord | undefined;
   let source: WorkloadFacts = UNKNOWN_WORKLOAD;
@@ -79,46 +73,30 @@ export function handleInboundStream(
     finish();
     return;
   }
-  const prepared = prepareH2(
-    headers,
-    rawHeaders,
-    cfg.table.mesh.pathNormalization,
-    ctx.options.maxHeadersCount,
-  );
-  if (isHygieneError(prepared)) {
-    ctx.counters.hygieneRejections++;
-    ex.flag('DPE');
-    reply(prepared.status, prepared.message);
+  const prepared = prepareH2OrReject(ctx, cfg, headers, rawHeaders, ex, reply);
+  if (prepared === undefined) {
     finish();
-    return;
-  }
-  ex.path = prepared.target;
-  ex.authority = prepared.authority;
-  const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
-  if (port === undefined) {
-    ex.flag('NR');
-    reply(404, `no app port for ${prepared.authority}`);
-    finish();
-    return;
-  }
-  if (!conn.mtls && cfg.inbound.mtlsMode(port) === 'STRICT') {
-    ctx.counters.inboundRefusedConnections++;
-    stream.session?.destroy();
     return;
   }
   if (conn.mtls) source = deps.decoder.decode(headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
-  const remote = stream.session?.socket?.remoteAddress;
-  const verdict = cfg.inbound.authorize({
-    port,
-    peerIdentity: conn.peerIdentity,
-    method: ex.method,
-    path: prepared.path,
-    host: prepared.authority,
-    headers: prepared.values,
-    sourceAddress: remote,
-  });
-  if (!verdict.allowed) {
-    reply(403, LOCAL_REPLY.rbacDenied);
+  const port = admitInbound(
+    cfg,
+    conn,
+    prepared,
+    ex.method,
+    prepared.values,
+    stream.session?.socket?.remoteAddress,
+  );
+  if (port < 0) {
+    if (port === PLAINTEXT_REFUSED) {
+      ctx.counters.inboundRefusedConnections++;
+      stream.session?.destroy();
+      return;
+    }
+    if (port === NO_APP_PORT) {
+      ex.flag('NR');
+      reply(404, `no app port for ${prepared.authority}`);
+    } else reply(403, LOCAL_REPLY.rbacDenied);
     finish();
     return;
   }

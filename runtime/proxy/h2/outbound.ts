@@ -18,11 +18,11 @@ import { recordOutbound } from '../listeners/records.js';
 import { applyRequestEdits, rewritePath } from '../listeners/route-forward.js';
 import { encodePeerMetadata, type SpanRecord, TRACE_HEADERS } from '../telemetry/index.js';
 import { hashKeyFor, withCookieEdit } from '../upstream/consistent-hash.js';
-import { forwardH2, H2Exchange, type H2Upstream } from './forward.js';
-import { effectiveTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
+import { forwardH2, type H2Exchange, type H2Upstream } from './forward.js';
+import { effectiveTimeout, parseGrpcTimeout } from './grpc.js';
 import { mirrorH2 } from './mirror.js';
 import { localReplyH2 } from './reply.js';
-import { type H2Request, isHygieneError, listToHeaders, prepareH2 } from './request.js';
+import { type H2Request, listToHeaders, prepareH2OrReject, startH2Exchange } from './request.js';
 
 export interface H2OutboundDeps {
   /** The HTTP/2 upstream for a cluster key (sessions pooled per endpoint). */
@@ -38,12 +38,7 @@ export function handleOutboundStream(
   headers: IncomingHttpHeaders,
   rawHeaders: string[],
 ): void {
-  ctx.counters.downstreamRequests++;
-  stream.on('error', () => undefined);
-  const ex = new H2Exchange();
-  ex.method = String(headers[':method'] ?? 'GET');
-  ex.path = String(headers[':path'] ?? '');
-  ex.grpc = isGrpcContentType(headers['content-type']);
+  const ex = startH2Exchange(ctx, stream, headers);
   const cfg = ctx.config();
   let span: SpanRecord | undefined;
   let decision: RouteDecision | undefined;
@@ -58,24 +53,11 @@ export function handleOutboundStream(
     return;
   }
   const trusted = new Set(ctx.options.trustedAppHeaders.map((h) => h.toLowerCase()));
-  const prepared = prepareH2(
-    headers,
-    rawHeaders,
-    cfg.table.mesh.pathNormalization,
-    ctx.options.maxHeadersCount,
-    {
-      allowInternal: trusted,
-    },
-  );
-  if (isHygieneError(prepared)) {
-    ctx.counters.hygieneRejections++;
-    ex.flag('DPE');
-    reply(prepared.status, prepared.message);
+  const prepared = prepareH2OrReject(ctx, cfg, headers, rawHeaders, ex, reply, { allowInternal: trusted });
+  if (prepared === undefined) {
     finish();
     return;
   }
-  ex.path = prepared.target;
-  ex.authority = prepared.authority;
   const list = prepared.list;
   for (const name of TRACE_HEADERS) removeHeader(list, name);
   span = tagRequest(ctx, ex, list, headers, prepared.values[HEADERS.requestId], 'source');

@@ -4,10 +4,14 @@
  * forwarded header list filtered (hop-by-hop and mesh-internal headers dropped, `te: trailers`
  * kept for gRPC).
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { parseAuthority } from '../../../lib/hosts.js';
 import { normalizeRequestTarget, type PathNormalizationMode } from '../../../lib/normalize.js';
+import type { ActiveConfig } from '../config.js';
+import type { ProxyContext } from '../context.js';
 import { checkRawHeaders, type FilterOptions, filterRequestHeaders, type HygieneError } from '../hygiene.js';
+import { H2Exchange } from './forward.js';
+import { isGrpcContentType } from './grpc.js';
 
 export interface H2Request {
   method: string;
@@ -86,4 +90,53 @@ export function listToHeaders(list: readonly string[], into: OutgoingHttpHeaders
 
 export function isHygieneError(v: H2Request | HygieneError): v is HygieneError {
   return (v as HygieneError).status !== undefined && (v as H2Request).list === undefined;
+}
+
+/** Stream errors surface as a closed stream; the forwarders and telemetry handle that. */
+function ignoreStreamError(): void {}
+
+/** The exchange of an HTTP/2 stream a listener accepted (counted as a downstream request). */
+export function startH2Exchange(
+  ctx: ProxyContext,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+): H2Exchange {
+  ctx.counters.downstreamRequests++;
+  stream.on('error', ignoreStreamError);
+  const ex = new H2Exchange();
+  ex.method = String(headers[':method'] ?? 'GET');
+  ex.path = String(headers[':path'] ?? '');
+  ex.grpc = isGrpcContentType(headers['content-type']);
+  return ex;
+}
+
+/**
+ * {@link prepareH2} at a listener: a stream that fails hygiene is answered with `reply` (flag
+ * `DPE`) and undefined returned; otherwise the exchange takes the normalized target and authority.
+ */
+export function prepareH2OrReject(
+  ctx: ProxyContext,
+  cfg: ActiveConfig,
+  headers: IncomingHttpHeaders,
+  rawHeaders: readonly string[],
+  ex: H2Exchange,
+  reply: (status: number, body: string) => void,
+  filter?: FilterOptions,
+): H2Request | undefined {
+  const prepared = prepareH2(
+    headers,
+    rawHeaders,
+    cfg.table.mesh.pathNormalization,
+    ctx.options.maxHeadersCount,
+    filter,
+  );
+  if (isHygieneError(prepared)) {
+    ctx.counters.hygieneRejections++;
+    ex.flag('DPE');
+    reply(prepared.status, prepared.message);
+    return undefined;
+  }
+  ex.path = prepared.target;
+  ex.authority = prepared.authority;
+  return prepared;
 }

@@ -30,7 +30,6 @@ import type { CertificateState, ProxyContext } from '../context.js';
 import { LOCAL_REPLY, localReply } from '../exchange.js';
 import { forward, NO_RETRY } from '../forward.js';
 import { filterRequestHeaders } from '../hygiene.js';
-import { appPortFor } from '../inbound-policy.js';
 import {
   PeerMetadataDecoder,
   type SpanRecord,
@@ -42,6 +41,7 @@ import { certificateHash, checkPeerCertificate, meshTlsOptions } from '../tls/ce
 import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../tls/client-hello.js';
 import { parseMeshSni } from '../tls/sni.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
+import { admitInbound, NO_APP_PORT, PLAINTEXT_REFUSED } from './admission.js';
 import { firstValues, prepareOrReject, startExchange, tagRequest } from './prepare.js';
 import { recordInbound } from './records.js';
 
@@ -262,47 +262,27 @@ function handleRequest(
   let source: WorkloadFacts = UNKNOWN_WORKLOAD;
   const close = () => ctx.draining();
   const finish = () => recordInbound(ctx, cfg, ex, source, span);
-  if (!cfg) {
-    localReply(res, ex, 503, LOCAL_REPLY.notReady, { close: true });
+  const prepared = prepareOrReject(ctx, cfg, req, res, ex, true);
+  if (prepared === undefined || cfg === undefined) {
     finish();
-    return;
-  }
-  const prepared = prepareOrReject(ctx, cfg, req, res, ex);
-  if (prepared === undefined) {
-    finish();
-    return;
-  }
-  const port = conn.port ?? appPortFor(cfg.inbound, prepared.port);
-  if (port === undefined) {
-    ex.flag('NR');
-    localReply(res, ex, 404, `no app port for ${prepared.authority}`, { close: close() });
-    finish();
-    return;
-  }
-  if (!conn.mtls && cfg.inbound.mtlsMode(port) === 'STRICT') {
-    // STRICT: plaintext gets no HTTP response at all.
-    ctx.counters.inboundRefusedConnections++;
-    req.socket.destroy();
     return;
   }
   if (conn.mtls) source = decoder.decode(req.headers[HEADERS.peerMetadata]) ?? UNKNOWN_WORKLOAD;
-  if (cfg.inbound.hasAuthorization) {
-    const headerValues = firstValues(req);
-    const verdict = cfg.inbound.authorize({
-      port,
-      peerIdentity: conn.peerIdentity,
-      method: ex.method,
-      path: prepared.path,
-      host: prepared.authority,
-      headers: headerValues,
-      sourceAddress: req.socket.remoteAddress,
-    });
-    if (!verdict.allowed) {
-      localReply(res, ex, 403, LOCAL_REPLY.rbacDenied, { close: close() });
-      req.resume();
-      finish();
+  const port = admitInbound(cfg, conn, prepared, ex.method, firstValues(req), req.socket.remoteAddress);
+  if (port < 0) {
+    if (port === PLAINTEXT_REFUSED) {
+      // STRICT: plaintext gets no HTTP response at all.
+      ctx.counters.inboundRefusedConnections++;
+      req.socket.destroy();
       return;
     }
+    if (port === NO_APP_PORT) {
+      ex.flag('NR');
+      localReply(res, ex, 404, `no app port for ${prepared.authority}`, { close: close() });
+    } else localReply(res, ex, 403, LOCAL_REPLY.rbacDenied, { close: close() });
+    req.resume();
+    finish();
+    return;
   }
   const filtered = filterRequestHeaders(req.rawHeaders, { drop: TRACE_HEADER_NAMES });
   const headers = filtered.list;

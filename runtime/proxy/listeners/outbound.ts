@@ -7,13 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS } from '../../../lib/constants.js';
-import { route } from '../../../lib/routing/route.js';
-import type { RequestAttributes, RouteDecision } from '../../../lib/routing/types.js';
+import type { RouteDecision } from '../../../lib/routing/types.js';
 import type { ProxyContext } from '../context.js';
-import { LOCAL_REPLY, localReply } from '../exchange.js';
+import { localReply } from '../exchange.js';
 import { filterRequestHeaders } from '../hygiene.js';
 import { type SpanRecord, TRACE_HEADER_NAMES } from '../telemetry/index.js';
-import { firstValues, prepareOrReject, routeNameOf, startExchange, tagRequest } from './prepare.js';
+import { prepareOrReject, routeRequest, startExchange, tagRequest } from './prepare.js';
 import { recordOutbound } from './records.js';
 import { dispatchDecision, type RouteForwarding } from './route-forward.js';
 
@@ -35,13 +34,8 @@ export function createOutboundHandler(
     let span: SpanRecord | undefined;
     let decision: RouteDecision | undefined;
     const finish = () => recordOutbound(ctx, cfg, ex, decision, span);
-    if (!cfg) {
-      localReply(res, ex, 503, LOCAL_REPLY.notReady);
-      finish();
-      return;
-    }
     const prepared = prepareOrReject(ctx, cfg, req, res, ex);
-    if (prepared === undefined) {
+    if (prepared === undefined || cfg === undefined) {
       finish();
       return;
     }
@@ -59,19 +53,7 @@ export function createOutboundHandler(
     const headers = filtered.list;
     headers.push(LOOP_HEADER, hopId);
     span = tagRequest(ctx, ex, headers, req.headers, req.headers[HEADERS.requestId], 'source');
-
-    const attrs: RequestAttributes = {
-      authority: prepared.authority,
-      port: prepared.port ?? 80,
-      method: ex.method,
-      path: prepared.path,
-      query: prepared.query,
-      headers: firstValues(req),
-      caller: cfg.snapshot.proxy,
-    };
-    if (req.socket.remoteAddress) attrs.sourceAddress = req.socket.remoteAddress;
-    decision = route(cfg.table, attrs, ctx.options.random);
-    ex.routeName = routeNameOf(decision);
+    decision = routeRequest(ctx, cfg, req, ex, prepared, prepared.port ?? 80, 'http');
     dispatchDecision(ctx, cfg, req, res, ex, prepared, decision, headers, filtered.trusted, via, finish);
   };
 }

@@ -7,10 +7,11 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { HEADERS } from '../../../lib/constants.js';
 import { parseAuthority } from '../../../lib/hosts.js';
 import { normalizeRequestTarget, type PathNormalizationMode } from '../../../lib/normalize.js';
-import type { RouteDecision } from '../../../lib/routing/types.js';
+import { route } from '../../../lib/routing/route.js';
+import type { RequestAttributes, RouteDecision } from '../../../lib/routing/types.js';
 import type { ActiveConfig } from '../config.js';
 import type { ProxyContext } from '../context.js';
-import { Exchange, localReply } from '../exchange.js';
+import { Exchange, LOCAL_REPLY, localReply } from '../exchange.js';
 import { checkRawHeaders, type HygieneError } from '../hygiene.js';
 import type { SpanRecord } from '../telemetry/index.js';
 
@@ -102,17 +103,22 @@ export function startExchange(ctx: ProxyContext, req: IncomingMessage): Exchange
 }
 
 /**
- * {@link prepareRequest} at an HTTP/1.1 listener: a request that fails hygiene is answered
- * (400 or 431, flag `DPE`, connection closed) and undefined returned; otherwise the exchange
- * takes the normalized target and authority.
+ * {@link prepareRequest} at an HTTP/1.1 listener: without a config yet the request is answered
+ * 503, a request that fails hygiene 400 or 431 (flag `DPE`, connection closed), and undefined
+ * returned; otherwise the exchange takes the normalized target and authority.
  */
 export function prepareOrReject(
   ctx: ProxyContext,
-  cfg: ActiveConfig,
+  cfg: ActiveConfig | undefined,
   req: IncomingMessage,
   res: ServerResponse,
   ex: Exchange,
+  closeWhenNotReady = false,
 ): PreparedRequest | undefined {
+  if (cfg === undefined) {
+    localReply(res, ex, 503, LOCAL_REPLY.notReady, { close: closeWhenNotReady });
+    return undefined;
+  }
   const prepared = prepareRequest(req, cfg.table.mesh.pathNormalization, ctx.options.maxHeadersCount);
   if (isHygieneError(prepared)) {
     ctx.counters.hygieneRejections++;
@@ -156,4 +162,30 @@ export function routeNameOf(decision: RouteDecision): string {
     decision.ruleName ??
     (decision.ruleIndex !== undefined ? `${decision.virtualService}#${decision.ruleIndex}` : 'default')
   );
+}
+
+/** Routes a request with the proxy's table and names the route for telemetry. */
+export function routeRequest(
+  ctx: ProxyContext,
+  cfg: ActiveConfig,
+  req: IncomingMessage,
+  ex: Exchange,
+  prepared: PreparedRequest,
+  port: number,
+  scheme: 'http' | 'https',
+): RouteDecision {
+  const attrs: RequestAttributes = {
+    authority: prepared.authority,
+    port,
+    method: ex.method,
+    path: prepared.path,
+    query: prepared.query,
+    scheme,
+    headers: firstValues(req),
+    caller: cfg.snapshot.proxy,
+  };
+  if (req.socket.remoteAddress) attrs.sourceAddress = req.socket.remoteAddress;
+  const decision = route(cfg.table, attrs, ctx.options.random);
+  ex.routeName = routeNameOf(decision);
+  return decision;
 }
