@@ -35,6 +35,8 @@ const progress = (what: string): void => {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${what}\n`);
 };
 const WORKERS = 2;
+/** Connections of the CA client process, 20 CSRs each per measurement. */
+const CA_CLIENT_CONNECTIONS = 20;
 const CHANGES = 5;
 
 function meshYaml(scoped: boolean): string {
@@ -108,6 +110,13 @@ async function rssMb(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** CPU time (user + system) a process has used so far, in ms (from /proc, 100 ticks per second). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function metric(port: number, name: string): Promise<number> {
@@ -240,6 +249,28 @@ async function scenario(scoped: boolean) {
     const issueElapsed = Math.max(...issued.map((r) => r.elapsedMs));
     await Promise.all(workers.map((w) => send(w, { cmd: 'connect' }, 'connected')));
     progress('all sidecars registered');
+    // The CA's client: its own identities (certificates by bootstrap), connections not registered.
+    const caClient = fork(join(import.meta.dirname, 'control-plane', 'sidecars.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+    });
+    workers.push(caClient);
+    await send(
+      caClient,
+      {
+        cmd: 'start',
+        port,
+        trustBundle,
+        sidecars: sidecars.slice(0, CA_CLIENT_CONNECTIONS).map((s, n) => ({
+          ...s,
+          pod: `ca-client-${n}`,
+          address: `127.2.0.${n + 1}`,
+        })),
+        keys,
+        concurrency: CA_CLIENT_CONNECTIONS,
+      },
+      'issued',
+    );
+    await send(caClient, { cmd: 'open' }, 'opened');
     // Wait until every sidecar holds a snapshot and every one is SYNCED.
     for (;;) {
       const status = (await adminRequest<{ counts: { synced: number } }>(socket, 'GET', '/v1/status')).body;
@@ -257,6 +288,8 @@ async function scenario(scoped: boolean) {
     const bytesPerPush: number[] = [];
     const workerHeapMb: number[] = [];
     const perChange: { p50: number; max: number }[] = [];
+    const sidecarPids = workers.slice(0, WORKERS).map((w) => w.pid!);
+    const cpuBefore = { cp: await cpuMs(cp.pid!), sidecars: await Promise.all(sidecarPids.map(cpuMs)) };
     for (let c = 1; c <= CHANGES; c++) {
       const weight = 50 + c;
       const [bytes0, pushes0] = [
@@ -273,9 +306,9 @@ async function scenario(scoped: boolean) {
       if (answer.status !== 200)
         throw new Error(`apply answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
       const reports = await Promise.all(
-        workers.map((w) =>
-          send<{ acks: number[]; heapUsedMb: number }>(w, { cmd: 'report', weight }, 'report'),
-        ),
+        workers
+          .slice(0, WORKERS)
+          .map((w) => send<{ acks: number[]; heapUsedMb: number }>(w, { cmd: 'report', weight }, 'report')),
       );
       workerHeapMb.push(...reports.map((r) => r.heapUsedMb));
       perChange.push({
@@ -299,32 +332,30 @@ async function scenario(scoped: boolean) {
         );
       }
     }
-    // The CA alone: certificate requests over open connections (how sidecars rotate).
-    const rotated = await Promise.all(
-      workers.map((w) =>
-        send<{ latencies: number[]; elapsedMs: number }>(
-          w,
-          { cmd: 'rotate', connections: 10, perConnection: 20 },
-          'rotated',
-        ),
+    const cpuAfter = { cp: await cpuMs(cp.pid!), sidecars: await Promise.all(sidecarPids.map(cpuMs)) };
+    const cpuPerChange = {
+      controlPlaneMs: Math.round((cpuAfter.cp - cpuBefore.cp) / CHANGES),
+      sidecarWorkersMs: Math.round(
+        cpuAfter.sidecars.reduce((a, b, i) => a + b - cpuBefore.sidecars[i], 0) / CHANGES,
       ),
-    );
-    const rotateLatencies = rotated.flatMap((r) => r.latencies);
-    const rotateElapsed = Math.max(...rotated.map((r) => r.elapsedMs));
+    };
+    // The CA alone: certificate requests over open mTLS connections (how sidecars rotate), from a
+    // process of its own (the sidecar workers hold 1000 snapshots, and their pauses are not the CA's).
+    const rotate = () =>
+      send<{ latencies: number[]; elapsedMs: number }>(
+        caClient,
+        { cmd: 'rotate', connections: CA_CLIENT_CONNECTIONS, perConnection: 20 },
+        'rotated',
+      );
+    const idleRotation = await rotate();
+    const rotateLatencies = idleRotation.latencies;
+    const rotateElapsed = idleRotation.elapsedMs;
     progress('rotations measured');
     // The same certificate requests while a change is pushed to every affected sidecar.
     const busyWeight = 50 + CHANGES + 1;
     const tBusy = Date.now();
     const [busyRotated, busyAnswer] = await Promise.all([
-      Promise.all(
-        workers.map((w) =>
-          send<{ latencies: number[]; elapsedMs: number }>(
-            w,
-            { cmd: 'rotate', connections: 10, perConnection: 20 },
-            'rotated',
-          ),
-        ),
-      ),
+      rotate(),
       adminRequest<{ acked?: string[] }>(socket, 'POST', '/v1/apply', {
         yaml: virtualService('ns-0', 'svc-0', busyWeight),
         timeoutMs: 60_000,
@@ -333,13 +364,15 @@ async function scenario(scoped: boolean) {
     if (busyAnswer.status !== 200) throw new Error(`apply during rotations answered ${busyAnswer.status}`);
     const busyAcks = (
       await Promise.all(
-        workers.map((w) => send<{ acks: number[] }>(w, { cmd: 'report', weight: busyWeight }, 'report')),
+        workers
+          .slice(0, WORKERS)
+          .map((w) => send<{ acks: number[] }>(w, { cmd: 'report', weight: busyWeight }, 'report')),
       )
     )
       .flatMap((r) => r.acks)
       .map((t) => t - tBusy);
-    const busyLatencies = busyRotated.flatMap((r) => r.latencies);
-    const busyElapsed = Math.max(...busyRotated.map((r) => r.elapsedMs));
+    const busyLatencies = busyRotated.latencies;
+    const busyElapsed = busyRotated.elapsedMs;
     progress('rotations during a change measured');
     const after = await rssMb(cp.pid!);
     const pushLatency = await metric(monitoring, 'tsmesh_push_latency_seconds_count');
@@ -366,6 +399,7 @@ async function scenario(scoped: boolean) {
         p99Ms: percentile(latencies, 99),
         maxMs: Math.max(...latencies),
         perChangeMs: perChange,
+        cpuPerChange,
         applyAnswerMs: { p50: percentile(applyMs, 50), max: Math.max(...applyMs) },
       },
       bytesPerSnapshot: Math.round(bytesPerPush.reduce((a, b) => a + b, 0) / CHANGES),

@@ -144,6 +144,18 @@ async function connect(): Promise<void> {
   });
 }
 
+/** mTLS connections without a registration: a client of the CA only (the rotation path). */
+async function openOnly(): Promise<void> {
+  await pool(states, config.concurrency, async (s) => {
+    const conn = await open(s, s.cert);
+    s.conn = conn;
+    conn.send({ type: 'hello', protocolVersion: PROTOCOL, tsmeshVersion: 'bench' });
+    await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 30_000, 'welcome');
+    const heartbeat = setInterval(() => conn.send({ type: 'ping', at: Date.now() }), 10_000);
+    conn.on('close', () => clearInterval(heartbeat));
+  });
+}
+
 /** Certificate requests over open mTLS connections (the rotation path): the CA without handshakes. */
 async function rotate(
   connections: number,
@@ -185,6 +197,9 @@ process.on('message', async (msg: any) => {
     } else if (msg.cmd === 'connect') {
       await connect();
       process.send!({ type: 'connected' });
+    } else if (msg.cmd === 'open') {
+      await openOnly();
+      process.send!({ type: 'opened' });
     } else if (msg.cmd === 'report') {
       const acks = states.map((s) => s.acks.get(msg.weight)).filter((t): t is number => t !== undefined);
       process.send!({

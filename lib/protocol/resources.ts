@@ -34,7 +34,7 @@ export function sectionHash(keys: readonly string[], hashOf: (key: string) => st
   const h = createHash('sha256');
   let chunk = '';
   for (const key of keys) {
-    chunk += `${JSON.stringify(key)} ${hashOf(key)}\n`;
+    chunk += sectionLine(key, hashOf(key));
     if (chunk.length > 16384) {
       h.update(chunk);
       chunk = '';
@@ -58,10 +58,34 @@ export function compareKeys(a: string, b: string): number {
 interface Entry<T> {
   value: T;
   hash: string;
+  /** Its line in the section hash. */
+  line: string;
+}
+
+function entry<T>(key: string, value: T): Entry<T> {
+  const hash = resourceHash(value);
+  return { value, hash, line: sectionLine(key, hash) };
+}
+
+const sectionLine = (key: string, hash: string): string => `${JSON.stringify(key)} ${hash}\n`;
+
+function linesHash(keys: readonly string[], entries: ReadonlyMap<string, { line: string }>): string {
+  const h = createHash('sha256');
+  let chunk = '';
+  for (const key of keys) {
+    chunk += entries.get(key)!.line;
+    if (chunk.length > 16384) {
+      h.update(chunk);
+      chunk = '';
+    }
+  }
+  return h.update(chunk).digest('hex');
 }
 
 /** One section of a held snapshot: resources by key, in key order, with their hashes. Immutable. */
 export class ResourceSection<T extends object> {
+  private list?: T[];
+
   private constructor(
     private readonly entries: ReadonlyMap<string, Entry<T>>,
     /** Keys in order. */
@@ -78,14 +102,10 @@ export class ResourceSection<T extends object> {
     for (const value of values) {
       const key = keyOf(value);
       if (entries.has(key)) throw new Error(`${what}: ${key} appears twice`);
-      entries.set(key, { value, hash: resourceHash(value) });
+      entries.set(key, entry(key, value));
     }
     const keys = [...entries.keys()].sort(compareKeys);
-    return new ResourceSection(
-      entries,
-      keys,
-      sectionHash(keys, (k) => entries.get(k)!.hash),
-    );
+    return new ResourceSection(entries, keys, linesHash(keys, entries));
   }
 
   get size(): number {
@@ -96,8 +116,10 @@ export class ResourceSection<T extends object> {
     return this.entries.get(key)?.value;
   }
 
+  /** The resources in key order (one array per section, shared by the snapshots that hold it). */
   values(): T[] {
-    return this.keys.map((k) => this.entries.get(k)!.value);
+    this.list ??= this.keys.map((k) => this.entries.get(k)!.value);
+    return this.list;
   }
 
   /** A new section with `upserts` added or replaced and `removals` dropped; this one is unchanged. */
@@ -120,14 +142,10 @@ export class ResourceSection<T extends object> {
       if (seen.has(key)) throw new Error(`${what}: ${key} appears twice`);
       seen.add(key);
       if (!entries.has(key)) keysChanged = true;
-      entries.set(key, { value, hash: resourceHash(value) });
+      entries.set(key, entry(key, value));
     }
     const keys = keysChanged ? [...entries.keys()].sort(compareKeys) : this.keys;
-    return new ResourceSection(
-      entries,
-      keys,
-      sectionHash(keys, (k) => entries.get(k)!.hash),
-    );
+    return new ResourceSection(entries, keys, linesHash(keys, entries));
   }
 }
 
