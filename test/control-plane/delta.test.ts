@@ -8,14 +8,19 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { MeshObject } from '../../lib/api/types.js';
+import { createCsr, generateRsaKeyPair } from '../../lib/pki/index.js';
+import type { ControlPlaneMessage, DeltaMessage, SnapshotMessage } from '../../lib/protocol/messages.js';
 import { ResourceSnapshot } from '../../lib/protocol/resources.js';
 import { adminRequest } from '../../runtime/control-plane/admin-client.js';
 import type { ControlPlane } from '../../runtime/control-plane/server.js';
+import { ControlPlaneConnection } from '../../runtime/discovery-client/connection.js';
 import {
   deployment,
   type Fixture,
   fixture,
   freePort,
+  reviewsIdentity,
   service,
   startClient,
   startControlPlane,
@@ -232,5 +237,75 @@ spec:
     } finally {
       agent.destroy();
     }
+  });
+
+  it('answers a NACK with resync by sending the whole snapshot at once', async () => {
+    f = await fixture();
+    cp = await startControlPlane(f);
+    const open = async (clientCert?: { certPem: string; chainPem: string; keyPem: string }) => {
+      const conn = await ControlPlaneConnection.open({
+        host: '127.0.0.1',
+        port: cp!.addresses.discovery.port,
+        trustBundlePem: await trustBundle(f!),
+        localAddress: '127.0.0.1',
+        serverName: 'tsmesh-control-plane.tsmesh-system.svc',
+        expectedServerId: 'spiffe://cluster.local/ns/tsmesh-system/sa/tsmesh-control-plane',
+        ...(clientCert ? { clientCert } : {}),
+      });
+      conn.send({ type: 'hello', protocolVersion: 3, tsmeshVersion: 'test' });
+      await conn.waitFor((m) => (m.type === 'welcome' ? m : undefined), 5000, 'welcome');
+      return conn;
+    };
+    const keys = await generateRsaKeyPair();
+    const boot = await open();
+    const answer = boot.waitFor((m) => (m.type === 'certificate' ? m : undefined), 10_000, 'certificate');
+    boot.send({
+      type: 'csr',
+      requestId: 'r1',
+      csrPem: await createCsr(keys),
+      token: cp.mintToken('default', 'reviews').token,
+    });
+    const cert = await answer;
+    boot.close();
+    const conn = await open({ certPem: cert.certPem, chainPem: cert.chainPem, keyPem: keys.privateKeyPem });
+    const pushes: ControlPlaneMessage[] = [];
+    conn.on('message', (m) => {
+      if (m.type === 'snapshot' || m.type === 'delta') pushes.push(m);
+    });
+    const { pod, ...rest } = reviewsIdentity();
+    conn.send({ type: 'register', ...rest, pod });
+    await expect.poll(() => pushes.length).toBe(1);
+    const whole = pushes[0] as SnapshotMessage;
+    expect(whole.type).toBe('snapshot');
+    conn.send({ type: 'ack', version: whole.version, hash: whole.hash! });
+    await expect.poll(() => cp!.proxies()[0]?.state).toBe('SYNCED');
+    await cp.apply(
+      [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'reviews', namespace: 'default' },
+          spec: {
+            hosts: ['reviews'],
+            http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }],
+          },
+        } as MeshObject,
+      ],
+      'apply',
+      100,
+    );
+    await expect.poll(() => pushes.length).toBe(2);
+    const delta = pushes[1] as DeltaMessage;
+    expect(delta).toMatchObject({ type: 'delta', base: { version: whole.version, hash: whole.hash } });
+    expect(delta.objects?.map((o) => o.kind)).toEqual(['VirtualService']);
+    conn.send({ type: 'nack', version: delta.version, error: 'lost my snapshot', resync: true });
+    await expect.poll(() => pushes.length).toBe(3);
+    const again = pushes[2] as SnapshotMessage;
+    expect(again.type).toBe('snapshot');
+    expect(again.hash).toBe(delta.hash);
+    expect(ResourceSnapshot.fromBody(again.version, again.body).hash).toBe(again.hash);
+    conn.send({ type: 'ack', version: again.version, hash: again.hash! });
+    await expect.poll(() => cp!.proxies()[0]?.state).toBe('SYNCED');
+    conn.close();
   });
 });
