@@ -2,6 +2,7 @@ import type { Duration } from 'cdk8s';
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { HTTPRoute, HTTPRouteDestination } from '../lib/api/types.js';
+import type { CorsPolicy } from './cors-policy.js';
 import type { FaultInjection } from './fault-injection.js';
 import { type HeaderEdits, type HttpRedirect, type HttpRewrite, renderHeaderEdits } from './http-rewrite.js';
 import { DEFAULT_CATCH_ALL_PRIORITY, DEFAULT_MATCH_PRIORITY } from './private/route-table.js';
@@ -59,6 +60,11 @@ export interface RouteOptions {
    * @default - none
    */
   readonly headers?: HeaderEdits;
+  /**
+   * CORS: preflights from allowed origins answered by the proxy, CORS headers on responses.
+   * @default - no CORS handling (requests and responses pass unchanged)
+   */
+  readonly cors?: CorsPolicy;
 }
 
 /** A destination of a route with its share of requests. */
@@ -144,6 +150,9 @@ export function declareRoute(
   if (matches.length > 0) route.match = matches.map((m, i) => renderMatch(`${what}: match[${i}]`, m));
 
   if (redirect) {
+    if (options.cors) {
+      throw new Error(`${what}: cors has no effect on a redirect, which the proxy answers itself`);
+    }
     if (options.rewrite || options.mirror || targets.some((t) => Object.keys(t).length > 0)) {
       throw new Error(
         `${what}: redirect excludes to, rewrite and mirror; a redirect answers without forwarding`,
@@ -180,6 +189,7 @@ export function declareRoute(
     const headers = renderHeaderEdits(what, options.headers);
     if (Object.keys(headers).length > 0) route.headers = headers;
   }
+  if (options.cors) route.corsPolicy = options.cors._render();
 
   service._addRoute({
     name,

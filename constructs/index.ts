@@ -1,6 +1,7 @@
 export * from './authorization-policy.js';
 export * from './canary-route.js';
 export * from './circuit-breaker.js';
+export * from './cors-policy.js';
 export * from './external-service.js';
 export * from './fault-injection.js';
 export * from './http-rewrite.js';
