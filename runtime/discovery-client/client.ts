@@ -15,7 +15,7 @@ import type {
   SnapshotMessage,
   WelcomeMessage,
 } from '../../lib/protocol/messages.js';
-import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
+import { PREVIOUS_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
 import { type HeldSnapshot, receiveSnapshot } from '../../lib/protocol/resources.js';
 import type { ProxySnapshot } from '../../lib/snapshot.js';
 import type { CertificateBundle } from '../proxy/sources.js';
@@ -74,6 +74,8 @@ export class ControlPlaneClient {
     conn: ControlPlaneConnection;
     protocolVersion: number;
   };
+  /** The version offered in hello: the configured one, or the previous one after a refusal. */
+  private speaking: number;
   readonly stats: ClientStatus = { connected: false, registered: false, rotations: 0, reconnects: 0 };
 
   constructor(options: ControlPlaneSourcesOptions) {
@@ -86,6 +88,7 @@ export class ControlPlaneClient {
     const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(options.address);
     if (!m)
       throw new Error(`control plane address: expected host:port, got ${JSON.stringify(options.address)}`);
+    this.speaking = this.o.protocolVersion;
     this.host = m[1] ?? m[2];
     this.port = Number(m[3]);
     if (options.trustBundlePem.length === 0)
@@ -210,9 +213,10 @@ export class ControlPlaneClient {
 
   /** Says hello; returns the protocol version the control plane chose for this connection. */
   private async hello(conn: ControlPlaneConnection, resume: boolean): Promise<number> {
+    const version = this.speaking;
     conn.send({
       type: 'hello',
-      protocolVersion: this.o.protocolVersion,
+      protocolVersion: version,
       tsmeshVersion: TSMESH_VERSION,
       ...(resume && this.snapshot
         ? { resume: { version: this.snapshot.version, hash: this.snapshot.hash } }
@@ -223,12 +227,24 @@ export class ControlPlaneClient {
         m.type === 'welcome'
           ? m
           : m.type === 'error' && m.fatal
-            ? new Error(`control plane refused hello: ${m.message}`)
+            ? this.refusedHello(version, m.code, m.message)
             : undefined,
       REQUEST_TIMEOUT_MS,
       'welcome',
     );
-    return Math.min(welcome.protocolVersion, this.o.protocolVersion);
+    return Math.min(welcome.protocolVersion, version);
+  }
+
+  /**
+   * A control plane that does not speak our version yet (an upgrade that reached the proxies
+   * first): the next connection offers the previous version, which it serves.
+   */
+  private refusedHello(version: number, code: string, message: string): Error {
+    if (code === 'unsupported-protocol' && version > PREVIOUS_PROTOCOL_VERSION) {
+      this.speaking = PREVIOUS_PROTOCOL_VERSION;
+      this.o.log!(`control plane does not speak protocol ${version}; offering ${PREVIOUS_PROTOCOL_VERSION}`);
+    }
+    return new Error(`control plane refused hello: ${message}`);
   }
 
   private async requestCertificate(

@@ -135,7 +135,8 @@ describe('protocol versions', () => {
 });
 
 /** A scripted peer in the control plane's place: it hands out snapshots the test chooses. */
-async function scriptedControlPlane(protocolVersion = 2) {
+/** `serves`: the versions it accepts in hello (any when not given); it answers with `protocolVersion`. */
+async function scriptedControlPlane(protocolVersion = 2, serves?: number[]) {
   const root = await generateRsaKeyPair();
   const rootPem = await createRootCertificate({ ...root, trustDomain: 'cluster.local' });
   const signer = new CertificateSigner(rootPem, root.privateKeyPem);
@@ -162,6 +163,17 @@ async function scriptedControlPlane(protocolVersion = 2) {
     socket.on('data', async (chunk: Buffer) => {
       for (const m of decoder.push(chunk) as any[]) {
         received.push(m);
+        if (m.type === 'hello' && serves && !serves.includes(m.protocolVersion)) {
+          socket.end(
+            encodeFrame({
+              type: 'error',
+              code: 'unsupported-protocol',
+              message: `protocol version ${m.protocolVersion} is not served`,
+              fatal: true,
+            }),
+          );
+          continue;
+        }
         if (m.type === 'hello')
           socket.write(encodeFrame({ type: 'welcome', protocolVersion, tsmeshVersion: 'scripted' }));
         if (m.type === 'csr') {
@@ -404,5 +416,25 @@ describe('the proxy side keeps its last good snapshot', () => {
     script.sendDelta(8, base6, { workloads: [pod] }, { objects: [changed, two], workloads: [pod] });
     await expect.poll(() => seen.at(-1)?.version).toBe(8);
     expect(seen.at(-1).workloads).toEqual([pod]);
+  });
+
+  it('offers the previous protocol version to a control plane that does not speak the current one', async () => {
+    const script = await scriptedControlPlane(2, [2]);
+    cleanups.push(script.close);
+    const client = startClient({
+      address: `127.0.0.1:${script.port}`,
+      trustBundlePem: [script.rootPem],
+      token: 'scripted',
+    });
+    clients.push(client);
+    await expect.poll(script.registered, { timeout: 10_000 }).toBe(true);
+    script.sendSnapshot(1, { objects: [{ kind: 'Namespace', metadata: { name: 'one' } }] });
+    await client.nextSnapshot((s) => s.version === 1);
+    const hellos = script.received.filter((m) => m.type === 'hello').map((m) => m.protocolVersion);
+    expect(hellos[0]).toBe(3);
+    expect(hellos.at(-1)).toBe(2);
+    const ack = script.received.find((m) => m.type === 'ack');
+    expect(ack).toMatchObject({ version: 1, hash: client.snapshots[0].hash });
+    expect(client.logs.join('\n')).toContain('does not speak protocol 3; offering 2');
   });
 });
