@@ -1,6 +1,7 @@
 # Shared by the tsmesh-*.sh benchmark paths (sourced, not run). Follows the yardstick's path
 # contract (../shared/bench/README.md): LISTEN_PORT, TARGET_HOST, TARGET_PORT, HOP_PORT, WORK_DIR.
-# Optional: ACCESS_LOG=0 (run with --no-access-log), MESH_ALPN=tsmesh-h2 (HTTP/2 between the
+# Optional: ACCESS_LOG=0 (run with --no-access-log), PRODUCT_ENV=0 (without the product's proxy
+# environment), MESH_ALPN=tsmesh-h2 (HTTP/2 between the
 # sidecars instead of the default HTTP/1.1), TSMESH_NODE_FLAGS (e.g. --cpu-prof ...),
 # DRAIN_SECONDS (default 1, so a SIGTERM ends the run quickly and profiles get written).
 set -euo pipefail
@@ -20,8 +21,12 @@ access_log_flag=()
 # tsmesh_proxy SNAPSHOT CERT_DIR ADDRESS OUTBOUND_PORT INBOUND_PORT
 tsmesh_proxy() {
   local snapshot=$1 certs=$2 address=$3 outbound=$4 inbound=$5
+  # The environment the product starts every proxy with (PROXY_PROCESS_ENV in lib/constants.ts:
+  # the injected container, gateways and tsmesh up); PRODUCT_ENV=0 runs without it.
+  local product_env=(MALLOC_ARENA_MAX=2 "NODE_OPTIONS=--max-semi-space-size=4 ${NODE_OPTIONS:-}")
+  [[ ${PRODUCT_ENV:-1} == 0 ]] && product_env=()
   # shellcheck disable=SC2086 # TSMESH_NODE_FLAGS is a list of node flags
-  node ${TSMESH_NODE_FLAGS:-} "$TSMESH_CLI" proxy --snapshot "$snapshot" --cert-dir "$certs" \
+  env "${product_env[@]}" node ${TSMESH_NODE_FLAGS:-} "$TSMESH_CLI" proxy --snapshot "$snapshot" --cert-dir "$certs" \
     --address "$address" --outbound-port "$outbound" --inbound-port "$inbound" \
     --admin-port 0 --stats-port 0 --health-port 0 --drain-seconds "${DRAIN_SECONDS:-1}" \
     --app-host "$TARGET_HOST" "${access_log_flag[@]}"
