@@ -136,6 +136,28 @@ describe('protocol versions', () => {
 
 /** A scripted peer in the control plane's place: it hands out snapshots the test chooses. */
 /** `serves`: the versions it accepts in hello (any when not given); it answers with `protocolVersion`. */
+/** The discovery client's sources for a reviews proxy, connected to a scripted control plane. */
+async function scriptedSources(script: { port: number; rootPem: string }) {
+  const { createControlPlaneSources } = await import('../../runtime/discovery-client/index.js');
+  const sources = createControlPlaneSources({
+    address: `127.0.0.1:${script.port}`,
+    trustBundlePem: [script.rootPem],
+    token: 'scripted',
+    identity: {
+      namespace: 'default',
+      serviceAccount: 'reviews',
+      workload: 'reviews-v1',
+      pod: 'p',
+      labels: {},
+      address: '127.0.0.1',
+      ports: [],
+    },
+    log: () => {},
+  });
+  cleanups.unshift(() => sources.close());
+  return sources;
+}
+
 async function scriptedControlPlane(protocolVersion = 2, serves?: number[]) {
   const root = await generateRsaKeyPair();
   const rootPem = await createRootCertificate({ ...root, trustDomain: 'cluster.local' });
@@ -297,23 +319,7 @@ describe('the proxy side keeps its last good snapshot', () => {
   it('NACKs a snapshot the proxy cannot apply, with its error', async () => {
     const script = await scriptedControlPlane();
     cleanups.push(script.close);
-    const { createControlPlaneSources } = await import('../../runtime/discovery-client/index.js');
-    const sources = createControlPlaneSources({
-      address: `127.0.0.1:${script.port}`,
-      trustBundlePem: [script.rootPem],
-      token: 'scripted',
-      identity: {
-        namespace: 'default',
-        serviceAccount: 'reviews',
-        workload: 'reviews-v1',
-        pod: 'p',
-        labels: {},
-        address: '127.0.0.1',
-        ports: [],
-      },
-      log: () => {},
-    });
-    cleanups.unshift(() => sources.close());
+    const sources = await scriptedSources(script);
     sources.snapshots.start((s) => {
       if (s.version === 2) throw new Error('route table does not compile: bad regex');
     });
@@ -332,23 +338,7 @@ describe('the proxy side keeps its last good snapshot', () => {
     const script = await scriptedControlPlane(3);
     cleanups.push(script.close);
     let refuse = false;
-    const { createControlPlaneSources } = await import('../../runtime/discovery-client/index.js');
-    const sources = createControlPlaneSources({
-      address: `127.0.0.1:${script.port}`,
-      trustBundlePem: [script.rootPem],
-      token: 'scripted',
-      identity: {
-        namespace: 'default',
-        serviceAccount: 'reviews',
-        workload: 'reviews-v1',
-        pod: 'p',
-        labels: {},
-        address: '127.0.0.1',
-        ports: [],
-      },
-      log: () => {},
-    });
-    cleanups.unshift(() => sources.close());
+    const sources = await scriptedSources(script);
     const seen: any[] = [];
     sources.snapshots.start((s) => {
       if (refuse) throw new Error('route table does not compile');
