@@ -168,7 +168,7 @@ async function handleDecision(
   }
   const list = prepared.list;
   applyRequestEdits(list, decision.headers.request);
-  if (upstream.cluster.endpoints.some((e) => e.endpoint.mtls)) {
+  if (upstream.cluster.hasMeshedEndpoints) {
     list.push(HEADERS.peerMetadata, encodePeerMetadata(cfg.localFacts));
   }
   const path = rewritePath(prepared.path, decision);

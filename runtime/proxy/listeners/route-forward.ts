@@ -195,7 +195,7 @@ async function forwardRoute(
   const target = prepared.query ? `${path}?${prepared.query}` : path;
   applyRequestEdits(headers, decision.headers.request);
   headers.push('host', decision.rewrite?.authority ?? prepared.authority);
-  if (cluster?.endpoints.some((e) => e.endpoint.mtls)) {
+  if (cluster?.hasMeshedEndpoints) {
     headers.push(HEADERS.peerMetadata, encodePeerMetadata(cfg.localFacts));
   }
   if (!hasHeader(headers, 'x-forwarded-proto')) headers.push('x-forwarded-proto', 'http');

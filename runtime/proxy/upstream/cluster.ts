@@ -103,6 +103,8 @@ export interface PendingAdmission {
 
 export class UpstreamCluster {
   endpoints: UpstreamEndpoint[] = [];
+  /** Some endpoint is a meshed peer (requests then carry this proxy's peer metadata). */
+  hasMeshedEndpoints = false;
   private balancer: Balancer;
   private outlier: OutlierDetector<UpstreamEndpoint> | undefined;
   private identities: ReadonlySet<string> = new Set();
@@ -161,6 +163,7 @@ export class UpstreamCluster {
       }
     }
     this.endpoints = next;
+    this.hasMeshedEndpoints = cluster.endpoints.some((e) => e.mtls);
     if (cluster.outlierDetection) {
       if (this.outlier) this.outlier.update(cluster.outlierDetection);
       else {
