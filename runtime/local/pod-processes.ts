@@ -25,7 +25,7 @@ export interface PodContext {
 /** The few host variables a process needs to run at all (containers do not inherit the host's). */
 export function baseEnv(): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'NODE_OPTIONS', 'TMPDIR']) {
+  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'NODE_OPTIONS', 'GLIBC_TUNABLES', 'TMPDIR']) {
     const v = process.env[key];
     if (v !== undefined) out[key] = v;
   }
@@ -74,6 +74,9 @@ export function processSpec(ctx: PodContext, c: PlannedContainer): ProcessSpec {
     // Node options of the host (a loader, say) and of the container both apply.
     const nodeOptions = [base.NODE_OPTIONS, declared.NODE_OPTIONS ?? PROXY_PROCESS_ENV.NODE_OPTIONS];
     env.NODE_OPTIONS = nodeOptions.filter((o) => o !== undefined && o !== '').join(' ');
+    // Likewise glibc's tunables (a later setting of the same tunable wins).
+    const tunables = [base.GLIBC_TUNABLES, declared.GLIBC_TUNABLES ?? PROXY_PROCESS_ENV.GLIBC_TUNABLES];
+    env.GLIBC_TUNABLES = tunables.filter((t) => t !== undefined && t !== '').join(':');
     // In a pod's own namespace the listeners bind every address: after an iptables REDIRECT the
     // app's outbound connection arrives on 127.0.0.1, not on the pod address. The pod address
     // (TSMESH_POD_IP) is still what the proxy registers and connects from.

@@ -45,29 +45,36 @@ const app: PlannedContainer = {
 };
 
 describe('local proxy processes', () => {
-  const saved = process.env.NODE_OPTIONS;
+  const saved = { NODE_OPTIONS: process.env.NODE_OPTIONS, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES };
   afterEach(() => {
-    if (saved === undefined) delete process.env.NODE_OPTIONS;
-    else process.env.NODE_OPTIONS = saved;
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   });
 
   it('start the sidecar with the memory settings of the injected container, also when the manifest lacks them', () => {
     delete process.env.NODE_OPTIONS;
+    delete process.env.GLIBC_TUNABLES;
     const spec = processSpec(ctx([sidecar(), app]), sidecar());
-    expect(spec.env.NODE_OPTIONS).toBe('--max-semi-space-size=4');
+    expect(spec.env.NODE_OPTIONS).toBe('--max-semi-space-size=2');
     expect(spec.env.MALLOC_ARENA_MAX).toBe('2');
+    expect(spec.env.GLIBC_TUNABLES).toBe('glibc.malloc.mmap_threshold=32768');
     expect(spec.argv.slice(0, 3)).toEqual(['node', 'build/runtime/cli/main.js', 'proxy']);
   });
 
   it("keep the host's node options and let the manifest's own values win", () => {
     process.env.NODE_OPTIONS = '--enable-source-maps';
+    process.env.GLIBC_TUNABLES = 'glibc.malloc.tcache_count=0';
     const declared = sidecar([
       { name: 'NODE_OPTIONS', value: '--max-semi-space-size=8' },
       { name: 'MALLOC_ARENA_MAX', value: '4' },
+      { name: 'GLIBC_TUNABLES', value: 'glibc.malloc.mmap_threshold=65536' },
     ]);
     const spec = processSpec(ctx([declared, app]), declared);
     expect(spec.env.NODE_OPTIONS).toBe('--enable-source-maps --max-semi-space-size=8');
     expect(spec.env.MALLOC_ARENA_MAX).toBe('4');
+    expect(spec.env.GLIBC_TUNABLES).toBe('glibc.malloc.tcache_count=0:glibc.malloc.mmap_threshold=65536');
   });
 
   it('leave app containers alone', () => {
@@ -75,5 +82,6 @@ describe('local proxy processes', () => {
     const spec = processSpec(ctx([sidecar(), app]), app);
     expect(spec.env.NODE_OPTIONS).toBeUndefined();
     expect(spec.env.MALLOC_ARENA_MAX).toBeUndefined();
+    expect(spec.env.GLIBC_TUNABLES).toBeUndefined();
   });
 });

@@ -145,6 +145,20 @@ describe('admin API, app probes, certificate rotation and drain behaviour of the
     expect(JSON.parse(unknown.body).paths).toContain('GET /config_dump');
   });
 
+  it("reports the process's memory by part on GET /memory", async () => {
+    const r = await admin('/memory');
+    expect(r.status).toBe(200);
+    const m = JSON.parse(r.body);
+    expect(m.rssMb).toBeGreaterThan(0);
+    expect(m.maxRssMb).toBeGreaterThanOrEqual(m.rssMb - 1);
+    expect(m.heapUsedMb).toBeLessThanOrEqual(m.heapTotalMb);
+    expect(m.rssMb).toBeGreaterThan(m.heapUsedMb);
+    expect(Object.keys(m.heapSpaces)).toEqual(
+      expect.arrayContaining(['new_space', 'old_space', 'code_space']),
+    );
+    expect(m.heapSpaces.old_space.usedMb).toBeLessThanOrEqual(m.heapSpaces.old_space.sizeMb);
+  });
+
   it('does not expose admin on TCP when a Unix socket is configured', () => {
     expect(sidecar.ports.admin).toBe(0);
   });

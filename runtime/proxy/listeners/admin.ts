@@ -3,6 +3,7 @@
  * documented in docs/proxy.md; `tsmesh proxy-config` reads them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { ProxyContext } from '../context.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/index.js';
 import { certificateValidAt } from '../tls/certs.js';
@@ -109,6 +110,28 @@ export function certsStatus(ctx: ProxyContext): unknown {
   };
 }
 
+const MB = 1024 * 1024;
+const mb = (bytes: number): number => Math.round((bytes / MB) * 10) / 10;
+
+/** Where the process's memory is, in MB: RSS, V8's heap by space, and memory outside the heap. */
+export function memoryStatus(): unknown {
+  const m = process.memoryUsage();
+  return {
+    rssMb: mb(m.rss),
+    maxRssMb: mb(process.resourceUsage().maxRSS * 1024),
+    heapTotalMb: mb(m.heapTotal),
+    heapUsedMb: mb(m.heapUsed),
+    externalMb: mb(m.external),
+    arrayBuffersMb: mb(m.arrayBuffers),
+    heapSpaces: Object.fromEntries(
+      getHeapSpaceStatistics().map((s) => [
+        s.space_name,
+        { sizeMb: mb(s.space_size), usedMb: mb(s.space_used_size), committedMb: mb(s.physical_space_size) },
+      ]),
+    ),
+  };
+}
+
 export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Server {
   return createServer({ insecureHTTPParser: false }, (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -125,6 +148,7 @@ export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Ser
     }
     if (method === 'GET' && path === '/certs') return json(res, 200, certsStatus(ctx));
     if (method === 'GET' && path === '/stats') return json(res, 200, ctx.counters);
+    if (method === 'GET' && path === '/memory') return json(res, 200, memoryStatus());
     if (method === 'GET' && path === '/stats/prometheus') {
       const text = ctx.telemetry.metricsText();
       res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
@@ -152,6 +176,7 @@ export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Ser
         'GET /certs',
         'GET /stats',
         'GET /stats/prometheus',
+        'GET /memory',
         'GET /ready',
         'POST /drain',
         'POST /quitquitquit',
