@@ -6,7 +6,18 @@
  * nor linear-time matching, so every pattern from config goes through re2js here; nothing else
  * in tsmesh compiles a config pattern.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS as RE2JSClass } from 're2js';
+
+/**
+ * re2js (a 260 KB module) is loaded on the first compile: a proxy whose config has no regex
+ * never holds it in memory.
+ */
+let engine: typeof RE2JSClass | undefined;
+function re2(): typeof RE2JSClass {
+  engine ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JSClass }).RE2JS;
+  return engine;
+}
 
 /** A pattern compiled once, matched many times. */
 export interface CompiledRegex {
@@ -62,10 +73,10 @@ export function regexError(pattern: string): string | undefined {
 
 function build(pattern: string): CompiledRegex {
   if (typeof pattern !== 'string') throw new RegexSyntaxError(String(pattern), 'a regex must be a string');
-  let re: RE2JS;
+  let re: RE2JSClass;
   try {
     // Flags 0: RE2 defaults. Never LOOKBEHINDS, which is not RE2 and not linear.
-    re = RE2JS.compile(pattern, 0);
+    re = re2().compile(pattern, 0);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new RegexSyntaxError(pattern, message.replace(/^error parsing regexp: /, ''));
