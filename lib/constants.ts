@@ -93,8 +93,9 @@ export const ENV = {
  * - V8's young generation capped at 2 MB per semi-space (the default 16 MB grows to ~27 MB
  *   resident under load while a sidecar's live young objects are ~200 KB);
  * - glibc's malloc serves blocks of 32 KB and more with their own mappings, returned to the
- *   system when freed (Node's 64 KB socket read buffers otherwise fragment the main heap, which
- *   then holds 30–40 MB with 5 MB in use), and uses two arenas instead of one per thread.
+ *   system when freed, and uses two arenas instead of one per thread. Without it the main arena
+ *   held 35–43 MB with 5–7 MB in use after a load burst (Node allocates a 64 KB block per socket
+ *   read and shrinks it to the bytes read, about one per request).
  * Ignored where they do not apply (another libc). Measured in docs/telemetry.md, "Memory".
  */
 export const PROXY_PROCESS_ENV: Readonly<Record<string, string>> = {
