@@ -132,6 +132,15 @@ describe('bookinfo traffic', () => {
     const lifetime = Date.parse(secret.certificate.notAfter) - Date.parse(secret.certificate.notBefore);
     // 60 s TTL, NotBefore a minute in the past.
     expect(lifetime).toBeLessThanOrEqual(121_000);
+    const memory = JSON.parse(mesh.tsmesh('proxy-config', 'memory', 'sleep', '-o', 'json').stdout);
+    expect(memory.rssMb).toBeGreaterThan(memory.heapUsedMb);
+    // The local runner starts the sidecar with the product's memory settings.
+    expect(memory.settings).toMatchObject({
+      MALLOC_ARENA_MAX: '2',
+      GLIBC_TUNABLES: expect.stringContaining('glibc.malloc.mmap_threshold=32768'),
+    });
+    expect(memory.settings.NODE_OPTIONS).toContain('--max-semi-space-size=2');
+    expect(mesh.tsmesh('proxy-config', 'memory', 'sleep').stdout).toMatch(/^RSS MB +PEAK RSS MB/m);
     expect(mesh.tsmesh('proxy-config', 'secret', '-n', 'legacy', 'sleep').status).toBe(4);
     expect(mesh.tsmesh('proxy-config', 'listeners', 'sleep').status).toBe(2);
   });

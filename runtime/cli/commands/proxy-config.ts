@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('proxy-config')
-    .description("a sidecar's live configuration and certificate: routes, clusters, endpoints or secret")
-    .argument('<section>', 'routes, clusters, endpoints or secret')
+    .description(
+      "a sidecar's live configuration, certificate and memory: routes, clusters, endpoints, secret or memory",
+    )
+    .argument('<section>', 'routes, clusters, endpoints, secret or memory')
     .argument('<workload>', 'pod name, Deployment name or app label')
     .option('-n, --namespace <ns>', 'the pod namespace', 'default')
     .option('--state-dir <dir>', 'the running mesh state', '.tsmesh')
@@ -16,6 +18,7 @@ Examples:
   tsmesh proxy-config clusters productpage
   tsmesh proxy-config endpoints sleep -o json
   tsmesh proxy-config secret reviews-v2
+  tsmesh proxy-config memory productpage
 
 Exit codes: 0 printed, 2 unknown section, 3 no running mesh, 4 no such workload or no sidecar.`,
     )

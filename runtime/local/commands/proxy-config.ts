@@ -1,12 +1,13 @@
 /**
- * `tsmesh proxy-config routes|clusters|endpoints|secret WORKLOAD`: the live configuration and
- * certificate of a sidecar, read from its admin socket (GET /config_dump, /clusters, /certs).
+ * `tsmesh proxy-config routes|clusters|endpoints|secret|memory WORKLOAD`: the live configuration,
+ * certificate and memory of a sidecar, read from its admin socket (GET /config_dump, /clusters,
+ * /certs, /memory).
  */
 import { adminCall } from '../admin-client.js';
 import { CliError, EXIT, findMesh, findPod } from '../mesh-ref.js';
 import { type OutputFormat, render, table, until } from '../table.js';
 
-export const SECTIONS = ['routes', 'clusters', 'endpoints', 'secret'] as const;
+export const SECTIONS = ['routes', 'clusters', 'endpoints', 'secret', 'memory'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 interface ConfigDump {
@@ -54,6 +55,16 @@ interface Certs {
     issuer?: string;
   };
   trustBundle?: number;
+}
+
+interface Memory {
+  rssMb: number;
+  maxRssMb: number;
+  heapTotalMb: number;
+  heapUsedMb: number;
+  externalMb: number;
+  settings: Record<string, string | null>;
+  heapSpaces: Record<string, { sizeMb: number; usedMb: number; committedMb: number }>;
 }
 
 export async function proxyConfig(o: {
@@ -149,6 +160,43 @@ export async function proxyConfig(o: {
               ],
             )
           : 'no certificate yet\n',
+      );
+      break;
+    }
+    case 'memory': {
+      const m = await adminCall<Memory>(socket, { path: '/memory' });
+      const space = (name: string) => {
+        const sp = m.heapSpaces[name];
+        return sp ? `${sp.usedMb} / ${sp.committedMb}` : '-';
+      };
+      text = render(
+        o.output,
+        m,
+        () =>
+          `${table(
+            [
+              'rss MB',
+              'peak rss MB',
+              'heap used / total MB',
+              'old space MB',
+              'new space MB',
+              'code MB',
+              'external MB',
+            ],
+            [
+              [
+                m.rssMb,
+                m.maxRssMb,
+                `${m.heapUsedMb} / ${m.heapTotalMb}`,
+                space('old_space'),
+                space('new_space'),
+                space('code_space'),
+                m.externalMb,
+              ],
+            ],
+          )}\nsettings: ${Object.entries(m.settings)
+            .map(([k, v]) => `${k}=${v ?? '(unset)'}`)
+            .join(' ')}\n`,
       );
       break;
     }

@@ -123,6 +123,10 @@ export function memoryStatus(): unknown {
     heapUsedMb: mb(m.heapUsed),
     externalMb: mb(m.external),
     arrayBuffersMb: mb(m.arrayBuffers),
+    // The process settings that decide the memory footprint (lib/constants.ts PROXY_PROCESS_ENV).
+    settings: Object.fromEntries(
+      ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'GLIBC_TUNABLES'].map((k) => [k, process.env[k] ?? null]),
+    ),
     heapSpaces: Object.fromEntries(
       getHeapSpaceStatistics().map((s) => [
         s.space_name,
