@@ -110,6 +110,27 @@ describe('access log', () => {
     expect(log.dropped).toBe(0);
   });
 
+  it('keeps multi-byte and very long lines intact in a batch, and starts the next batch afresh', async () => {
+    const { stream, writes } = recorder();
+    const log = new AccessLog({ stream, flushBytes: 1000 });
+    const long = `/caf\u00e9/${'\u{1F600}'.repeat(12_000)}/\u00fcber`; // ~48 KB of UTF-8, beyond one buffer
+    log.log(rec({ path: '/first' }));
+    log.log(rec({ path: long }));
+    log.log(rec({ path: '/na\u00efve' }));
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    const paths = writes[0]
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).path);
+    expect(paths).toEqual(['/first', long, '/na\u00efve']);
+    log.log(rec({ path: '/after' }));
+    log.flush();
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toBe(`${writes[1].trim()}\n`);
+    expect(JSON.parse(writes[1]).path).toBe('/after');
+  });
+
   it('writes a lone line within flushIntervalMs', async () => {
     const { stream, writes } = recorder();
     const log = new AccessLog({ stream, flushIntervalMs: 20 });
