@@ -139,7 +139,7 @@ describe('bookinfo traffic', () => {
       MALLOC_ARENA_MAX: '2',
       GLIBC_TUNABLES: expect.stringContaining('glibc.malloc.mmap_threshold=32768'),
     });
-    expect(memory.settings.NODE_OPTIONS).toContain('--max-semi-space-size=2');
+    expect(memory.settings.NODE_OPTIONS).toContain('--max-semi-space-size=4');
     expect(mesh.tsmesh('proxy-config', 'memory', 'sleep').stdout).toMatch(/^RSS MB +PEAK RSS MB/m);
     expect(mesh.tsmesh('proxy-config', 'secret', '-n', 'legacy', 'sleep').status).toBe(4);
     expect(mesh.tsmesh('proxy-config', 'listeners', 'sleep').status).toBe(2);
