@@ -134,8 +134,6 @@ describe('protocol versions', () => {
   });
 });
 
-/** A scripted peer in the control plane's place: it hands out snapshots the test chooses. */
-/** `serves`: the versions it accepts in hello (any when not given); it answers with `protocolVersion`. */
 /** The discovery client's sources for a reviews proxy, connected to a scripted control plane. */
 async function scriptedSources(script: { port: number; rootPem: string }) {
   const { createControlPlaneSources } = await import('../../runtime/discovery-client/index.js');
@@ -158,6 +156,10 @@ async function scriptedSources(script: { port: number; rootPem: string }) {
   return sources;
 }
 
+/**
+ * A scripted peer in the control plane's place: it hands out snapshots the test chooses.
+ * `serves`: the versions it accepts in hello (any when not given); it answers with `protocolVersion`.
+ */
 async function scriptedControlPlane(protocolVersion = 2, serves?: number[]) {
   const root = await generateRsaKeyPair();
   const rootPem = await createRootCertificate({ ...root, trustDomain: 'cluster.local' });
@@ -287,17 +289,23 @@ async function scriptedControlPlane(protocolVersion = 2, serves?: number[]) {
   };
 }
 
+/** A discovery client connected and registered to a scripted control plane (both closed after the test). */
+async function connectClient(script: Awaited<ReturnType<typeof scriptedControlPlane>>) {
+  cleanups.push(script.close);
+  const client = startClient({
+    address: `127.0.0.1:${script.port}`,
+    trustBundlePem: [script.rootPem],
+    token: 'scripted',
+  });
+  clients.push(client);
+  await expect.poll(script.registered, { timeout: 10_000 }).toBe(true);
+  return client;
+}
+
 describe('the proxy side keeps its last good snapshot', () => {
   it('NACKs an unknown snapshot schema and a hash mismatch, and keeps the last good one', async () => {
     const script = await scriptedControlPlane();
-    cleanups.push(script.close);
-    const client = startClient({
-      address: `127.0.0.1:${script.port}`,
-      trustBundlePem: [script.rootPem],
-      token: 'scripted',
-    });
-    clients.push(client);
-    await expect.poll(script.registered, { timeout: 10_000 }).toBe(true);
+    const client = await connectClient(script);
     script.sendSnapshot(1, { objects: [{ kind: 'Namespace', metadata: { name: 'one' } }] });
     await client.nextSnapshot((s) => s.version === 1);
     await expect.poll(() => script.received.find((m) => m.type === 'ack')).toMatchObject({ version: 1 });
@@ -410,14 +418,7 @@ describe('the proxy side keeps its last good snapshot', () => {
 
   it('offers the previous protocol version to a control plane that does not speak the current one', async () => {
     const script = await scriptedControlPlane(2, [2]);
-    cleanups.push(script.close);
-    const client = startClient({
-      address: `127.0.0.1:${script.port}`,
-      trustBundlePem: [script.rootPem],
-      token: 'scripted',
-    });
-    clients.push(client);
-    await expect.poll(script.registered, { timeout: 10_000 }).toBe(true);
+    const client = await connectClient(script);
     script.sendSnapshot(1, { objects: [{ kind: 'Namespace', metadata: { name: 'one' } }] });
     await client.nextSnapshot((s) => s.version === 1);
     const hellos = script.received.filter((m) => m.type === 'hello').map((m) => m.protocolVersion);
