@@ -4,7 +4,7 @@
  * gets a whole snapshot first.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Agent, createServer, request, type Server } from 'node:http';
+import { Agent, createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import {
   type Fixture,
   fixture,
   freePort,
+  outboundGet,
   reviewsIdentity,
   service,
   startClient,
@@ -200,29 +201,7 @@ spec:
     });
     children.push(sidecar);
     const agent = new Agent({ keepAlive: true });
-    const get = () =>
-      new Promise<string>((resolve) => {
-        const req = request(
-          {
-            host: clientAddr,
-            port: 15001,
-            path: '/',
-            agent,
-            headers: { host: 'reviews:9080' },
-            timeout: 5000,
-          },
-          (res) => {
-            let body = '';
-            res.on('data', (c) => {
-              body += c;
-            });
-            res.on('end', () => resolve(`${res.statusCode} ${body}`));
-          },
-        );
-        req.on('timeout', () => req.destroy());
-        req.on('error', (e) => resolve(`error ${e.message}`));
-        req.end();
-      });
+    const get = () => outboundGet(clientAddr, 'reviews:9080', agent);
     try {
       await expect.poll(get, { timeout: 40_000, interval: 250 }).toBe('200 v1');
       await expect.poll(() => cp!.proxies()[0]?.state).toBe('SYNCED');

@@ -4,13 +4,21 @@
  * plaintext (as Istio does for endpoints without a sidecar), not with mesh mTLS on 15006.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Agent, createServer, request, type Server } from 'node:http';
+import { Agent, createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeProxyMessage } from '../../lib/protocol/decode.js';
 import type { ControlPlane } from '../../runtime/control-plane/server.js';
-import { deployment, type Fixture, fixture, freePort, service, startControlPlane } from './helpers.js';
+import {
+  deployment,
+  type Fixture,
+  fixture,
+  freePort,
+  outboundGet,
+  service,
+  startControlPlane,
+} from './helpers.js';
 
 let f: Fixture | undefined;
 let cp: ControlPlane | undefined;
@@ -182,22 +190,7 @@ spec:
       cp.mintToken('default', 'sleep').token,
     );
     const agent = new Agent({ keepAlive: true });
-    const get = () =>
-      new Promise<string>((resolve) => {
-        const req = request(
-          { host: clientAddr, port: 15001, path: '/', agent, headers: { host: 'ingress:80' }, timeout: 5000 },
-          (res) => {
-            let body = '';
-            res.on('data', (c) => {
-              body += c;
-            });
-            res.on('end', () => resolve(`${res.statusCode} ${body}`));
-          },
-        );
-        req.on('timeout', () => req.destroy());
-        req.on('error', (e) => resolve(`error ${e.message}`));
-        req.end();
-      });
+    const get = () => outboundGet(clientAddr, 'ingress:80', agent);
     try {
       await expect
         .poll(() => cp!.proxies().filter((p) => p.state === 'SYNCED').length, { timeout: 40_000 })

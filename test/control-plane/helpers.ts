@@ -1,5 +1,6 @@
 /** Shared set-up for the control-plane tests: a config folder, a state folder, loopback ports. */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProxySnapshot } from '../../lib/snapshot.js';
@@ -233,4 +234,26 @@ export async function spawnControlPlane(
       return exited;
     },
   };
+}
+
+/**
+ * One GET through a sidecar's outbound listener (15001) at `address`, with `hostHeader` as Host;
+ * resolves `"<status> <body>"`, or `"error <message>"` (5 s timeout), never rejects.
+ */
+export function outboundGet(address: string, hostHeader: string, agent: Agent): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const req = request(
+      { host: address, port: 15001, path: '/', agent, headers: { host: hostHeader }, timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => resolve(`${res.statusCode} ${body}`));
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', (e) => resolve(`error ${e.message}`));
+    req.end();
+  });
 }
