@@ -5,10 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { type ClientHttp2Session, constants as h2, connect as h2connect } from 'node:http2';
-import type { Socket } from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import type { RawHeaders } from '../hygiene.js';
+import type { Connector } from './connector.js';
 import { poolRequest } from './undici-pool.js';
 
 /**
@@ -150,8 +150,6 @@ export class Http1Client implements UpstreamClient {
     return this.pool.destroy().catch(() => undefined);
   }
 }
-
-type Connector = (options: unknown, callback: (...args: [null, Socket] | [Error, null]) => void) => void;
 
 /** Marks an error as a connect failure (UF), as opposed to a reset (UC). */
 function connectError(err: Error): Error {

@@ -2,7 +2,9 @@
  * One upstream cluster as the proxy runs it: its endpoints with their connection pools, the
  * load balancer, outlier detection, and the connection-pool limits with the bounded pending
  * queue (SEMANTICS.md: a request over the limit waits; when the queue is full it gets 503 UO).
- * Endpoint state (pools, outlier counters) survives snapshot updates when the endpoint stays.
+ * HTTP/1.1 connections of all endpoints together stay within `maxConnections`
+ * (connection-budget.ts). Endpoint state (pools, outlier counters) survives snapshot updates when
+ * the endpoint stays.
  */
 import type { LookupFunction } from 'node:net';
 import type { SecureContext } from 'node:tls';
@@ -11,11 +13,12 @@ import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
 import { formatMeshSni } from '../tls/sni.js';
 import { type Balancer, createBalancer } from './balancer.js';
 import { H2Client, Http1Client, type UpstreamClient } from './client.js';
+import { ConnectionBudget, type EndpointConnections, UNLIMITED_CONNECTIONS } from './connection-budget.js';
 import { createConnector } from './connector.js';
 import { newOutlierState, OutlierDetector, type OutlierState } from './outlier.js';
 import { Pool } from './undici-pool.js';
 
-export const UNLIMITED = 4294967295;
+export const UNLIMITED = UNLIMITED_CONNECTIONS;
 
 export interface ClusterEnvironment {
   secureContext: () => SecureContext | undefined;
@@ -55,6 +58,8 @@ export class UpstreamEndpoint {
     readonly key: string,
     public endpoint: ClusterEndpoint,
     private readonly open: () => UpstreamClient,
+    /** This endpoint's HTTP/1.1 sockets, counted against its cluster's maxConnections. */
+    readonly connections?: EndpointConnections,
   ) {
     this.hostPort = `${endpoint.address}:${endpoint.port}`;
   }
@@ -67,12 +72,14 @@ export class UpstreamEndpoint {
   close(): Promise<void> {
     const p = this.pool;
     this.pool = undefined;
+    this.connections?.close();
     return p ? p.close() : Promise.resolve();
   }
 
   destroy(): Promise<void> {
     const p = this.pool;
     this.pool = undefined;
+    this.connections?.close();
     return p ? p.destroy() : Promise.resolve();
   }
 }
@@ -95,6 +102,17 @@ type Waiter = { resolve: (ok: boolean) => void };
 /** Result of asking for a slot under the connection-pool limits. */
 export type Admission = 'ok' | 'overflow';
 
+/** The cluster's HTTP/1.1 upstream connections against `maxConnections`. */
+export interface ConnectionStats {
+  /** Sockets open now (connecting, open or closing). */
+  open: number;
+  /** Connects waiting for room now. */
+  waiting: number;
+  /** Connects that had to wait, and idle connections closed to make room (totals). */
+  waits: number;
+  reclaims: number;
+}
+
 export interface PendingAdmission {
   promise: Promise<boolean>;
   /** Leaves the queue (the request gave up). */
@@ -113,6 +131,7 @@ export class UpstreamCluster {
   /** Requests that are being retried now (each holds one of `maxRetries`). */
   retriesActive = 0;
   private readonly pending: Waiter[] = [];
+  private readonly budget: ConnectionBudget;
   readonly stats: ClusterStats = {
     requests: 0,
     retries: 0,
@@ -130,7 +149,13 @@ export class UpstreamCluster {
     private readonly env: ClusterEnvironment,
   ) {
     this.balancer = createBalancer(cluster.loadBalancer.kind);
+    this.budget = new ConnectionBudget(cluster.connectionPool.maxConnections);
     this.update(cluster);
+  }
+
+  connectionStats(): ConnectionStats {
+    const b = this.budget;
+    return { open: b.open, waiting: b.waiting, waits: b.waits, reclaims: b.reclaims };
   }
 
   get key(): string {
@@ -148,6 +173,7 @@ export class UpstreamCluster {
     if (prev.loadBalancer.kind !== cluster.loadBalancer.kind)
       this.balancer = createBalancer(cluster.loadBalancer.kind);
     this.identities = new Set(cluster.serverIdentities);
+    this.budget.setLimit(cluster.connectionPool.maxConnections);
     const old = new Map(this.endpoints.map((e) => [e.key, e]));
     const next: UpstreamEndpoint[] = [];
     const poolKey = JSON.stringify(cluster.connectionPool);
@@ -159,7 +185,8 @@ export class UpstreamCluster {
         old.delete(key);
         next.push(existing);
       } else {
-        next.push(new UpstreamEndpoint(key, ep, () => this.openPool(ep)));
+        const connections = this.budget.endpoint();
+        next.push(new UpstreamEndpoint(key, ep, () => this.openPool(ep, connections), connections));
       }
     }
     this.endpoints = next;
@@ -187,7 +214,7 @@ export class UpstreamCluster {
     );
   }
 
-  private openPool(ep: ClusterEndpoint): UpstreamClient {
+  private openPool(ep: ClusterEndpoint, connections: EndpointConnections): UpstreamClient {
     const cp = this.cluster.connectionPool;
     const peer = ep.mtls
       ? (this.env.peerAddressOverride?.(ep) ?? { address: ep.address, port: this.env.peerInboundPort })
@@ -217,8 +244,9 @@ export class UpstreamCluster {
       keepAliveTimeout: idle,
       keepAliveMaxTimeout: Math.max(idle, 1000),
       maxRequestsPerClient: cp.maxRequestsPerConnection > 0 ? cp.maxRequestsPerConnection : undefined,
-      connect: connector as never,
+      connect: connections.wrap(connector) as never,
     });
+    connections.attach(pool);
     return new Http1Client(pool);
   }
 
@@ -284,6 +312,8 @@ export class UpstreamCluster {
     const next = this.pending.shift();
     if (next) next.resolve(true);
     else this.active--;
+    // A connection may have become idle for a connect waiting for room.
+    if (this.budget.waiting > 0) this.budget.wake();
   }
 
   /** Picks an endpoint: not ejected, and not one already tried when another exists. */
@@ -342,12 +372,14 @@ export class UpstreamCluster {
   async close(): Promise<void> {
     this.outlier?.stop();
     for (const w of this.pending.splice(0)) w.resolve(false);
+    this.budget.close();
     await Promise.all(this.endpoints.map((e) => e.close()));
   }
 
   async destroy(): Promise<void> {
     this.outlier?.stop();
     for (const w of this.pending.splice(0)) w.resolve(false);
+    this.budget.close();
     await Promise.all(this.endpoints.map((e) => e.destroy()));
   }
 }

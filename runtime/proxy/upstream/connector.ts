@@ -54,12 +54,21 @@ export function checkServerCertificate(
   return undefined;
 }
 
-type Callback = (...args: [null, Socket] | [Error, null]) => void;
+export type ConnectCallback = (...args: [null, Socket] | [Error, null]) => void;
+
+/** What one call of a connector may carry besides undici's own connect options. */
+export interface ConnectCall {
+  /** Sees the socket as soon as it exists, before it connects (to count it until it closes). */
+  onSocket?: (socket: Socket) => void;
+}
+
+/** An undici `connect` function. */
+export type Connector = (options: ConnectCall | undefined, callback: ConnectCallback) => void;
 
 /** Returns an undici `connect` function for one endpoint. */
-export function createConnector(target: ConnectTarget): (options: unknown, callback: Callback) => void {
+export function createConnector(target: ConnectTarget): Connector {
   let session: Buffer | undefined;
-  return (_options, callback) => {
+  return (options, callback) => {
     let done = false;
     const finish = (err: Error | null, socket?: Socket) => {
       if (done) return;
@@ -109,6 +118,7 @@ export function createConnector(target: ConnectTarget): (options: unknown, callb
       });
       socket.once('connect', () => finish(null, socket));
     }
+    options?.onSocket?.(socket);
     socket.setNoDelay(true);
     socket.setTimeout(target.connectTimeoutMs, () => {
       const err = Object.assign(new Error(`connect timeout after ${target.connectTimeoutMs} ms`), {

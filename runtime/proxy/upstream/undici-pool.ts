@@ -1,5 +1,6 @@
 /**
- * undici's connection Pool, loaded without the rest of undici. `import { Pool } from 'undici'`
+ * undici's connection Pool, loaded without the rest of undici, and the few internal symbols the
+ * cluster-wide connection limit reads (`connection-budget.ts`). `import { Pool } from 'undici'`
  * also loads fetch, WebSocket, caches and friends: 21 MB of RSS against 11.5 MB for the
  * dispatcher alone (measured in a bare Node 20 process), and the sidecar's budget is 70 MB.
  * Falls back to the package entry if the internal path ever moves.
@@ -35,3 +36,37 @@ export function poolRequest(
 ): Promise<Dispatcher.ResponseData> {
   return loaded.request.call(pool, options);
 }
+
+/**
+ * undici's internal symbols for a connection's state: `socket[kClient]` is the Client that owns a
+ * socket, `client[kSocket]` its current socket, `client[kSize]` its requests running or queued,
+ * `pool[kQueued]` requests queued on a Pool for a free client. Undefined when this undici does not
+ * have them where expected (the cluster-wide connection limit is then not enforced).
+ */
+export interface UndiciSymbols {
+  kClient: symbol;
+  kSocket: symbol;
+  kSize: symbol;
+  kQueued: symbol;
+}
+
+function loadSymbols(): UndiciSymbols | undefined {
+  try {
+    const s = require('undici/lib/core/symbols.js') as Partial<UndiciSymbols>;
+    const { kClient, kSocket, kSize, kQueued } = s;
+    if (
+      typeof kClient !== 'symbol' ||
+      typeof kSocket !== 'symbol' ||
+      typeof kSize !== 'symbol' ||
+      typeof kQueued !== 'symbol'
+    )
+      return undefined;
+    // The symbols must be the ones the loaded Pool uses (its size getter is keyed by kSize).
+    if (!(kSize in loaded.Pool.prototype)) return undefined;
+    return { kClient, kSocket, kSize, kQueued };
+  } catch {
+    return undefined;
+  }
+}
+
+export const undiciSymbols: UndiciSymbols | undefined = loadSymbols();
