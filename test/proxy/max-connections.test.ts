@@ -235,6 +235,19 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
     expect(singleTally.maxOpen).toBe(1);
     expect(singleTally.accepted).toBe(8);
     expect(connectionStats('single').reclaims).toBeGreaterThanOrEqual(7);
+    // The admin endpoint shows the cluster's connections and where they are.
+    const admin = JSON.parse((await send(sidecar.ports.admin, '/clusters', { host: 'localhost' })).body) as {
+      clusters: {
+        key: string;
+        connections: ConnectionStats;
+        endpoints: { port: number; connections: number }[];
+      }[];
+    };
+    const status = admin.clusters.find((c) => c.key === clusterKey('single'))!;
+    expect(status.connections.open).toBe(1);
+    const byPort = new Map(status.endpoints.map((e) => [e.port, e.connections]));
+    expect(byPort.get(a.port)! + byPort.get(b.port)!).toBe(1);
+    expect(byPort.get(a.port)).toBe(a.open);
   });
 
   it('waits for a busy connection to finish before connecting elsewhere (retry after a 503)', async () => {

@@ -66,6 +66,7 @@ export function clusterStatus(c: UpstreamCluster, now = Date.now()): unknown {
     key: c.key,
     active: c.active,
     pending: c.pendingCount,
+    connections: c.connectionStats(),
     stats: c.stats,
     endpoints: c.endpoints.map((e) => {
       const o = e.outlier;
@@ -85,6 +86,7 @@ export function clusterStatus(c: UpstreamCluster, now = Date.now()): unknown {
           consecutiveGatewayErrors: o.consecutiveGateway,
         },
         active: e.active,
+        connections: e.connections?.open ?? 0,
         requests: e.requests,
         failures: e.failures,
         sinceMs: ejected ? now - o.ejectedAt : null,
