@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import {
   type AddressInfo,
+  connect as connectTcp,
   createServer as createTcpServer,
   type Socket,
   type Server as TcpServer,
@@ -13,8 +14,10 @@ import {
   type EndpointConnections,
 } from '../../runtime/proxy/upstream/connection-budget.js';
 import { type ConnectCallback, createConnector } from '../../runtime/proxy/upstream/connector.js';
-import { type Sidecar, send, startSidecar } from './helpers/mesh.js';
-import { istio, pod, service } from './helpers/snapshot.js';
+import { type EchoServer, startEcho } from './helpers/echo.js';
+import { type PeerPorts, type Sidecar, send, startSidecar } from './helpers/mesh.js';
+import { createTestPki, type TestPki } from './helpers/pki.js';
+import { istio, pod, service, spiffe } from './helpers/snapshot.js';
 
 /** Connections seen by the servers of one cluster, together. */
 interface Tally {
@@ -90,6 +93,37 @@ async function countingServer(name: string, tally: Tally): Promise<CountingServe
         server.close(() => resolve());
       }),
   });
+}
+
+/** A TCP relay in front of a server sidecar that counts the connections through it. */
+async function countingRelay(
+  targetPort: number,
+  tally: Tally,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createTcpServer((down) => {
+    tally.open++;
+    tally.accepted++;
+    tally.maxOpen = Math.max(tally.maxOpen, tally.open);
+    let counted = true;
+    const gone = () => {
+      if (!counted) return;
+      counted = false;
+      tally.open--;
+    };
+    down.once('end', gone);
+    down.once('close', gone);
+    const up = connectTcp({ host: '127.0.0.1', port: targetPort });
+    down.pipe(up).pipe(down);
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+    down.once('close', () => up.destroy());
+    up.once('close', () => down.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 const newTally = (): Tally => ({ open: 0, maxOpen: 0, accepted: 0, failed: new Set() });
@@ -263,6 +297,86 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
     expect(stats.waits).toBeGreaterThanOrEqual(3);
     expect(stats.waiting).toBe(0);
     expect(stats.open).toBe(1);
+  });
+});
+
+describe('maxConnections over mesh mTLS', () => {
+  let pki: TestPki;
+  const apps: EchoServer[] = [];
+  const servers: Sidecar[] = [];
+  const relays: { close(): Promise<void> }[] = [];
+  let client: Sidecar;
+  const tally = newTally();
+
+  beforeAll(async () => {
+    pki = createTestPki();
+    const peers: PeerPorts = new Map();
+    for (const name of ['reviews-0', 'reviews-1']) apps.push(await startEcho(name));
+    const reviews = apps.map((a) => {
+      const w = pod({ name: a.name, app: 'reviews', ports: [a.port] });
+      w.ports[0].name = 'http-port';
+      return w;
+    });
+    const sleep = pod({ name: 'sleep-0', app: 'sleep', ports: [8080] });
+    const objects = [
+      service('reviews', [{ port: 9080, targetPort: 'http-port' }]),
+      service('sleep', [{ port: 80, targetPort: 8080 }]),
+      istio('DestinationRule', 'reviews', {
+        host: 'reviews',
+        trafficPolicy: {
+          loadBalancer: { simple: 'ROUND_ROBIN' },
+          connectionPool: { tcp: { maxConnections: 1 } },
+        },
+      }),
+    ];
+    const workloads = [...reviews, sleep];
+    for (const w of reviews) {
+      const sidecar = await startSidecar({
+        pod: w,
+        objects,
+        workloads,
+        peers,
+        cert: pki.leaf({ uris: [spiffe('default', 'reviews')] }),
+      });
+      servers.push(sidecar);
+      // The client sidecar reaches each server sidecar through a relay that counts connections.
+      const relay = await countingRelay(sidecar.ports.inbound, tally);
+      relays.push(relay);
+      peers.set(`default/${w.name}`, relay.port);
+    }
+    client = await startSidecar({
+      pod: sleep,
+      objects,
+      workloads,
+      peers,
+      cert: pki.leaf({ uris: [spiffe('default', 'sleep')] }),
+    });
+  });
+
+  afterAll(async () => {
+    await client?.proxy.stop();
+    for (const s of servers) await s.proxy.stop();
+    for (const r of relays) await r.close();
+    for (const a of apps) await a.close();
+    pki?.cleanup();
+  });
+
+  it('keeps one mTLS connection for two server sidecars, moving it between them', async () => {
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await send(client.ports.outbound, `/m/${i}`, { host: 'reviews:9080' });
+      expect(res.status).toBe(200);
+      seen.push(JSON.parse(res.body).server);
+    }
+    expect(new Set(seen)).toEqual(new Set(['reviews-0', 'reviews-1']));
+    expect(tally.maxOpen).toBe(1);
+    // Round robin alternates, so every request needed a connection to the other sidecar.
+    expect(tally.accepted).toBe(6);
+    const ok = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => send(client.ports.outbound, `/c/${i}`, { host: 'reviews:9080' })),
+    );
+    expect(ok.every((r) => r.status === 200)).toBe(true);
+    expect(tally.maxOpen).toBe(1);
   });
 });
 
