@@ -2,11 +2,12 @@
  * HTTP/2 in, HTTP/1.1 out: the server sidecar's last hop when a request arrived over HTTP/2 (from
  * a client sidecar, or h2c from a plaintext client) but the app port is not declared HTTP/2 or
  * gRPC. The stream's headers become an HTTP/1.1 request (`:authority` → Host), bodies stream both
- * ways with backpressure, HTTP/1.1 trailers (rare) become HTTP/2 trailers. Keep-alive
- * connections to the app are pooled per port.
+ * ways with backpressure, HTTP/1.1 trailers (rare) become HTTP/2 trailers, and a reset on either
+ * side cancels the other. Keep-alive connections to the app are pooled per port.
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { pipeline } from 'node:stream';
 import { LOCAL_REPLY } from '../exchange.js';
 import type { H2Exchange } from './forward.js';
 import { localReplyH2 } from './reply.js';
@@ -26,12 +27,23 @@ export function appSpeaksH2(protocol: string | undefined, grpc: boolean): boolea
   return (protocol === undefined || protocol === 'auto') && grpc;
 }
 
+/** The pipeline's outcome is already accounted for by the close and error handlers. */
+function ignorePipelineResult(): void {}
+
 export class Http1Bridge {
   private readonly agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
 
   constructor(private readonly appHost: string) {}
 
-  /** Forwards one stream to the app on `port`; resolves when the downstream stream is done. */
+  /**
+   * Forwards one stream to the app on `port`; resolves when the downstream stream is done.
+   *
+   * Aborts travel both ways. The stream closing before its response was complete (the client
+   * sidecar reset it, or its session went away) destroys the app request and its connection,
+   * flag `DC`. The app failing mid-response (`UC`) resets the stream. The response runs through
+   * `stream.pipeline`; the request body is relayed by hand because a request the app fails before
+   * answering still gets a local reply on the stream, which a pipeline would have destroyed.
+   */
   forward(
     down: ServerHttp2Stream,
     port: number,
@@ -44,12 +56,6 @@ export class Http1Bridge {
       const out: OutgoingHttpHeaders = {};
       for (const name in headers) if (!name.startsWith(':')) out[name] = headers[name];
       out.host = String(headers[':authority'] ?? '');
-      let settled = false;
-      const done = () => {
-        if (settled) return;
-        settled = true;
-        resolve();
-      };
       const req = httpRequest({
         host: this.appHost,
         port,
@@ -58,6 +64,10 @@ export class Http1Bridge {
         headers: out,
         agent: this.agent,
       });
+      /** The app side ended the exchange: answered in full, failed, or reset mid-response. */
+      let upstreamSettled = false;
+      /** The stream closed first: the app request is being cancelled. */
+      let cancelled = false;
       let responded = false;
       req.on('response', (res: IncomingMessage) => {
         responded = true;
@@ -69,9 +79,9 @@ export class Http1Bridge {
         try {
           down.respond({ ':status': status, ...h }, { waitForTrailers: true });
         } catch {
+          upstreamSettled = true;
           res.destroy();
           ex.flag('UPE');
-          done();
           return;
         }
         down.on('wantTrailers', () => {
@@ -85,19 +95,21 @@ export class Http1Bridge {
         });
         res.on('data', (chunk: Buffer) => {
           ex.responseBytes += chunk.length;
-          if (!down.write(chunk)) {
-            res.pause();
-            down.once('drain', () => res.resume());
-          }
         });
-        res.on('end', () => down.end());
-        res.on('error', () => {
+        res.once('end', () => {
+          upstreamSettled = true;
+        });
+        // Registered before the pipeline's own handler, so the flag is set before it resets the stream.
+        res.once('error', () => {
+          if (cancelled || upstreamSettled) return;
+          upstreamSettled = true;
           ex.flag('UC');
-          down.close(constants.NGHTTP2_INTERNAL_ERROR);
         });
+        pipeline(res, down, ignorePipelineResult);
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (responded) return;
+        if (responded || cancelled || upstreamSettled) return;
+        upstreamSettled = true;
         const refused = err.code === 'ECONNREFUSED';
         ex.flag(refused ? 'UF' : 'UC');
         localReplyH2(
@@ -105,9 +117,7 @@ export class Http1Bridge {
           ex,
           503,
           refused ? LOCAL_REPLY.connectFailure : LOCAL_REPLY.connectionTermination,
-          {
-            grpc: ex.grpc,
-          },
+          { grpc: ex.grpc },
         );
       });
       down.on('data', (chunk: Buffer) => {
@@ -118,12 +128,15 @@ export class Http1Bridge {
         }
       });
       down.on('end', () => req.end());
-      down.on('close', () => {
-        if (!down.writableFinished) {
-          if (!ex.hasFlag('UC') && ex.status !== 503) ex.flag('DC');
+      down.once('close', () => {
+        // Node ends a reset stream's writable side itself, so `writableFinished` cannot tell a
+        // complete response from a cut one: what the app side did can.
+        if (!upstreamSettled) {
+          cancelled = true;
+          ex.flag('DC');
           req.destroy();
         }
-        done();
+        resolve();
       });
       down.resume();
     });
