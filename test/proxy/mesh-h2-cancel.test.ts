@@ -21,8 +21,9 @@ interface AppRequest {
 }
 
 /**
- * An HTTP/1.1 app on loopback: `/hang...` never answers, `/cut...` sends headers and part of a
- * body then resets its connection, anything else answers 200 at once. It records when each
+ * An HTTP/1.1 app on loopback: `/hang...` never answers, `/drip...` answers 200 and sends 100
+ * bytes every 20 ms without ever ending, `/cut...` sends headers and part of a body then resets
+ * its connection, anything else answers 200 at once. It records when each
  * request's client went away.
  */
 interface SlowApp {
@@ -52,6 +53,12 @@ async function startSlowApp(): Promise<SlowApp> {
     });
     const path = req.url ?? '/';
     if (path.startsWith('/hang')) return;
+    if (path.startsWith('/drip')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('d'.repeat(100)), 20);
+      res.once('close', () => clearInterval(timer));
+      return;
+    }
     if (path.startsWith('/cut')) {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100000' });
       res.write('c'.repeat(2000), () => setTimeout(() => req.socket.destroy(), 50));
@@ -240,6 +247,17 @@ describe('a client that goes away, with HTTP/2 between sidecars (meshAlpn tsmesh
     expect(flagsOf(s.clientRecords, '/hang/get')).toBe('DC');
   });
 
+  it('cancels a response being streamed when the client goes away mid-body, DC on both sides', async () => {
+    expect(await abandon(s.client.ports.outbound, '/drip/h1', 300)).toBe(true);
+    const leftAt = Date.now();
+    expect(await appAbortDelay(s.app, '/drip/h1', leftAt)).toBeLessThan(2000);
+    await waitFor(() => flagsOf(s.serverRecords, '/drip/h1') !== undefined, 2000);
+    expect(flagsOf(s.serverRecords, '/drip/h1')).toBe('DC');
+    expect(s.serverRecords.find((r) => r.path === '/drip/h1')?.status).toBe(200);
+    await waitFor(() => flagsOf(s.clientRecords, '/drip/h1') !== undefined, 2000);
+    expect(flagsOf(s.clientRecords, '/drip/h1')).toBe('DC');
+  });
+
   it('closes the app connections of cancelled requests and keeps serving', async () => {
     const paths = Array.from({ length: 10 }, (_, i) => `/hang/many${i}`);
     await Promise.all(paths.map((p) => abandon(s.client.ports.outbound, p, 200)));
@@ -289,6 +307,17 @@ describe('an HTTP/2 app that resets its stream, HTTP/2 between sidecars, HTTP/1.
     expect(await s.app.connections()).toBe(0);
   });
 
+  it('cancels a response being streamed when the stream is reset mid-body, DC on both sides', async () => {
+    expect(await abandonH2(s.client.ports.outbound, '/drip/h2', 300)).toBe(true);
+    const leftAt = Date.now();
+    expect(await appAbortDelay(s.app, '/drip/h2', leftAt)).toBeLessThan(2000);
+    await waitFor(() => flagsOf(s.serverRecords, '/drip/h2') !== undefined, 2000);
+    expect(flagsOf(s.serverRecords, '/drip/h2')).toBe('DC');
+    await waitFor(() => flagsOf(s.clientRecords, '/drip/h2') !== undefined, 2000);
+    expect(flagsOf(s.clientRecords, '/drip/h2')).toBe('DC');
+    expect(s.clientRecords.find((r) => r.path === '/drip/h2')?.status).toBe(200);
+  });
+
   it('resets the stream when the app resets mid-response (UC), then keeps serving', async () => {
     const res = await getH2(s.client.ports.outbound, '/cut-h2');
     expect(res.status).toBe(200);
@@ -322,6 +351,16 @@ describe('a client that goes away, with HTTP/1.1 between sidecars (the default m
     expect(await appAbortDelay(s.app, '/hang/post', leftAt)).toBeLessThan(2000);
     await waitFor(() => flagsOf(s.serverRecords, '/hang/post') !== undefined, 2000);
     expect(flagsOf(s.serverRecords, '/hang/post')).toBe('DC');
+  });
+
+  it('cancels a response being streamed when the client goes away mid-body, DC on both sides', async () => {
+    expect(await abandon(s.client.ports.outbound, '/drip/h1', 300)).toBe(true);
+    const leftAt = Date.now();
+    expect(await appAbortDelay(s.app, '/drip/h1', leftAt)).toBeLessThan(2000);
+    await waitFor(() => flagsOf(s.serverRecords, '/drip/h1') !== undefined, 2000);
+    expect(flagsOf(s.serverRecords, '/drip/h1')).toBe('DC');
+    await waitFor(() => flagsOf(s.clientRecords, '/drip/h1') !== undefined, 2000);
+    expect(flagsOf(s.clientRecords, '/drip/h1')).toBe('DC');
   });
 
   it('closes the connections of cancelled requests and keeps serving', async () => {

@@ -139,6 +139,8 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
     let refusedResends = 0;
     let finished = false;
     let responded = false;
+    /** The whole response was handed to the downstream stream. */
+    let responseComplete = false;
     let current: ClientHttp2Stream | undefined;
     let releaseCurrent: (() => void) | undefined;
     let routeTimer: NodeJS.Timeout | undefined;
@@ -183,7 +185,9 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
     });
     down.on('close', () => {
       if (finished) return;
-      if (!down.writableFinished || !responded) ex.flag('DC');
+      // Node ends a reset stream's writable side itself: `writableFinished` cannot tell a
+      // complete response from one the client cut short.
+      if (!responseComplete) ex.flag('DC');
       if (current && !current.closed) current.close(constants.NGHTTP2_CANCEL);
       done();
     });
@@ -409,6 +413,7 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
         done();
         return;
       }
+      responseComplete = true;
       down.end();
       down.once('close', done);
     };
