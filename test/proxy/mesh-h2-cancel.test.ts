@@ -1,7 +1,13 @@
 import { createServer, request, type Server } from 'node:http';
 import { connect as connectH2, constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTelemetry,
+  type HttpRequestRecord,
+  type Telemetry,
+} from '../../runtime/proxy/telemetry/index.js';
 import { type PeerPorts, type Sidecar, send, waitFor } from './helpers/mesh.js';
 import { startPair } from './helpers/pair.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
@@ -176,6 +182,31 @@ async function appAbortDelay(app: SlowApp, path: string, leftAt: number): Promis
   return seen.abortedAt! - leftAt;
 }
 
+/** A sidecar telemetry writing its access log into `lines` (one parsed JSON object per request). */
+function loggingTelemetry(): {
+  telemetry: Telemetry;
+  records: HttpRequestRecord[];
+  lines: Record<string, unknown>[];
+} {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+      callback();
+    },
+  });
+  const inner = createTelemetry({ accessLog: { stream, flushIntervalMs: 10 } });
+  const records: HttpRequestRecord[] = [];
+  const telemetry: Telemetry = {
+    ...inner,
+    recordHttp(rec, span) {
+      records.push({ ...rec });
+      inner.recordHttp(rec, span);
+    },
+  };
+  return { telemetry, records, lines };
+}
+
 /** The sidecars of a pair speaking `meshAlpn`, in front of a slow HTTP/1.1 app. */
 function pairFixture(meshAlpn: string) {
   const state = {} as {
@@ -183,8 +214,10 @@ function pairFixture(meshAlpn: string) {
     app: SlowApp;
     client: Sidecar;
     server: Sidecar;
-    clientRecords: ReturnType<typeof capturingTelemetry>['records'];
-    serverRecords: ReturnType<typeof capturingTelemetry>['records'];
+    clientRecords: HttpRequestRecord[];
+    serverRecords: HttpRequestRecord[];
+    /** The server sidecar's access log lines. */
+    serverLog: Record<string, unknown>[];
   };
   beforeAll(async () => {
     const peers: PeerPorts = new Map();
@@ -197,9 +230,10 @@ function pairFixture(meshAlpn: string) {
       service('sleep', [{ port: 80, targetPort: 8080 }]),
     ];
     const clientTelemetry = capturingTelemetry();
-    const serverTelemetry = capturingTelemetry();
+    const serverTelemetry = loggingTelemetry();
     state.clientRecords = clientTelemetry.records;
     state.serverRecords = serverTelemetry.records;
+    state.serverLog = serverTelemetry.lines;
     ({ server: state.server, client: state.client } = await startPair({
       pki: state.pki,
       peers,
@@ -243,6 +277,16 @@ describe('a client that goes away, with HTTP/2 between sidecars (meshAlpn tsmesh
     expect(server.reporter).toBe('destination');
     expect(server.httpProtocol).toBe('HTTP/2');
     expect(server.status).toBe(0);
+    await waitFor(() => s.serverLog.some((l) => l.path === '/hang/get'), 2000);
+    expect(s.serverLog.find((l) => l.path === '/hang/get')).toMatchObject({
+      response_flags: 'DC',
+      protocol: 'HTTP/2',
+    });
+    const stats = await send(s.server.ports.stats, '/stats/prometheus', { host: 'localhost' });
+    const dc = stats.body
+      .split('\n')
+      .filter((l) => l.startsWith('istio_requests_total{') && l.includes('response_flags="DC"'));
+    expect(dc.some((l) => l.includes('reporter="destination"'))).toBe(true);
     await waitFor(() => flagsOf(s.clientRecords, '/hang/get') !== undefined, 2000);
     expect(flagsOf(s.clientRecords, '/hang/get')).toBe('DC');
   });
