@@ -9,6 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { ENV, PORTS } from '../../lib/constants.js';
 import { FileCertificateSource, FileSnapshotSource } from './file-sources.js';
 import { type GatewayOptionsInput, parsePortMap, resolveGatewayOptions } from './gateway/options.js';
+import { startHeapPacer } from './heap-pacer.js';
 import { type AppProbe, DEFAULT_PROXY_OPTIONS, type ProxyOptionsInput } from './options.js';
 import { SidecarProxy } from './proxy.js';
 import type { CertificateSource, SnapshotSource } from './sources.js';
@@ -33,6 +34,8 @@ export interface ProxyCliOptions {
   statsPort?: string;
   healthPort?: string;
   accessLog?: boolean;
+  /** MB the old generation may hold above the last full collection's before the proxy starts one (heap-pacer.ts); '0' = off. */
+  heapSlack?: string;
   /** Gateway mode (gateway/options.ts). */
   gateway?: boolean;
   credentialDir?: string;
@@ -247,12 +250,25 @@ export const PROXY_V8_FLAGS: readonly string[] = [
   '--no-allocation-site-pretenuring',
 ];
 
+/** `--heap-slack`: MB ≥ 0 (0 turns the pacer off); 3 when absent. */
+export function heapSlackMb(value: string | undefined): number {
+  if (value === undefined) return 3;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1024)
+    throw new UsageError(
+      `--heap-slack must be a number of MB from 0 to 1024 (0 turns it off), got '${value}'`,
+    );
+  return n;
+}
+
 /** Runs the proxy until a signal or /quitquitquit; returns the exit code. */
 export async function runProxy(o: ProxyCliOptions): Promise<number> {
   for (const flag of PROXY_V8_FLAGS) setFlagsFromString(flag);
   let built: Awaited<ReturnType<typeof proxyOptionsFromCli>>;
   let proxy: SidecarProxy;
   try {
+    const slackMb = heapSlackMb(o.heapSlack);
+    if (slackMb > 0) startHeapPacer({ slackMb });
     built = await proxyOptionsFromCli(o, process.env, DEFAULT_PROXY_OPTIONS.log);
     proxy = new SidecarProxy(built.options);
     if (proxy.options.adminSocket) await removeStaleSocket(proxy.options.adminSocket);

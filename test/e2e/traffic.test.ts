@@ -140,6 +140,9 @@ describe('bookinfo traffic', () => {
       GLIBC_TUNABLES: expect.stringContaining('glibc.malloc.mmap_threshold=32768'),
     });
     expect(memory.settings.NODE_OPTIONS).toContain('--max-semi-space-size=4');
+    // `tsmesh proxy` keeps its old generation within 3 MB of what is live (heap-pacer.ts).
+    expect(memory.heapPacer).toMatchObject({ slackMb: 3 });
+    expect(mesh.tsmesh('proxy-config', 'memory', 'sleep').stdout).toMatch(/^heap pacer: slack 3 MB over /m);
     expect(mesh.tsmesh('proxy-config', 'memory', 'sleep').stdout).toMatch(/^RSS MB +PEAK RSS MB/m);
     expect(mesh.tsmesh('proxy-config', 'secret', '-n', 'legacy', 'sleep').status).toBe(4);
     expect(mesh.tsmesh('proxy-config', 'listeners', 'sleep').status).toBe(2);

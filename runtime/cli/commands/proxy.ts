@@ -27,6 +27,11 @@ export function register(program: Command): void {
     .option('--health-port <port>', '/healthz/ready', String(PORTS.health))
     .option('--no-access-log', 'do not write the JSON access log to stdout')
     .option(
+      '--heap-slack <MB>',
+      'start a full garbage collection once the old generation holds this much above what the last one left (0: V8 decides alone)',
+      '3',
+    )
+    .option(
       '--mesh-alpn <alpn>',
       'protocol to peer sidecars for HTTP ports: tsmesh-http/1.1 (default) or tsmesh-h2',
     )

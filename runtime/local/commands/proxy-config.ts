@@ -64,6 +64,7 @@ interface Memory {
   heapUsedMb: number;
   externalMb: number;
   settings: Record<string, string | null>;
+  heapPacer?: { slackMb: number; collections: number; baseMb: number } | null;
   heapSpaces: Record<string, { sizeMb: number; usedMb: number; committedMb: number }>;
 }
 
@@ -196,7 +197,11 @@ export async function proxyConfig(o: {
             ],
           )}\nsettings: ${Object.entries(m.settings)
             .map(([k, v]) => `${k}=${v ?? '(unset)'}`)
-            .join(' ')}\n`,
+            .join(' ')}\n${
+            m.heapPacer
+              ? `heap pacer: slack ${m.heapPacer.slackMb} MB over ${m.heapPacer.baseMb} MB, ${m.heapPacer.collections} collections\n`
+              : 'heap pacer: off\n'
+          }`,
       );
       break;
     }

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { ProxyContext } from '../context.js';
+import { heapPacerStatus } from '../heap-pacer.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/index.js';
 import { certificateValidAt } from '../tls/certs.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
@@ -129,6 +130,8 @@ export function memoryStatus(): unknown {
     settings: Object.fromEntries(
       ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'GLIBC_TUNABLES'].map((k) => [k, process.env[k] ?? null]),
     ),
+    // The proxy's own full collections (heap-pacer.ts; null when off or not a `tsmesh proxy` process).
+    heapPacer: heapPacerStatus(),
     heapSpaces: Object.fromEntries(
       getHeapSpaceStatistics().map((s) => [
         s.space_name,
