@@ -1,5 +1,11 @@
 import { createServer, request, type Server } from 'node:http';
-import { connect as connectH2, constants } from 'node:http2';
+import {
+  connect as connectH2,
+  constants,
+  createServer as createH2Server,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +99,57 @@ async function startSlowApp(): Promise<SlowApp> {
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The same app over h2c (a port declared `http2`): `/hang`, `/cut` (stream reset, INTERNAL_ERROR) and 200. */
+async function startSlowH2App(): Promise<SlowApp> {
+  const requests: AppRequest[] = [];
+  const server = createH2Server();
+  let accepted = 0;
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session: Http2Session) => {
+    accepted++;
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    const path = String(headers[':path'] ?? '/');
+    const seen: AppRequest = { path, arrivedAt: Date.now(), answered: false, bodyBytes: 0 };
+    requests.push(seen);
+    stream.on('error', () => undefined);
+    stream.on('data', (c: Buffer) => {
+      seen.bodyBytes += c.length;
+    });
+    stream.once('close', () => {
+      if (!seen.answered) seen.abortedAt = Date.now();
+    });
+    if (path.startsWith('/hang')) return;
+    if (path.startsWith('/cut')) {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      // destroy, not close(code): Node's close() ends the stream (END_STREAM) before resetting it.
+      stream.write('c'.repeat(2000), () => setTimeout(() => stream.destroy(new Error('app reset')), 50));
+      return;
+    }
+    stream.resume();
+    stream.on('end', () => {
+      seen.answered = true;
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.end(`ok ${path}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests,
+    find: (path) => requests.find((r) => r.path === path),
+    connections: async () => sessions.size,
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const session of sessions) session.destroy();
         server.close(() => resolve());
       }),
   };
@@ -207,8 +264,8 @@ function loggingTelemetry(): {
   return { telemetry, records, lines };
 }
 
-/** The sidecars of a pair speaking `meshAlpn`, in front of a slow HTTP/1.1 app. */
-function pairFixture(meshAlpn: string) {
+/** The sidecars of a pair speaking `meshAlpn`, in front of a slow app (HTTP/1.1, or h2c with `h2`). */
+function pairFixture(meshAlpn: string, app: { h2?: boolean } = {}) {
   const state = {} as {
     pki: TestPki;
     app: SlowApp;
@@ -222,11 +279,13 @@ function pairFixture(meshAlpn: string) {
   beforeAll(async () => {
     const peers: PeerPorts = new Map();
     state.pki = createTestPki();
-    state.app = await startSlowApp();
+    state.app = app.h2 ? await startSlowH2App() : await startSlowApp();
     const reviews = pod({ name: 'reviews-v1-0', app: 'reviews', version: 'v1', ports: [state.app.port] });
     const sleep = pod({ name: 'sleep-0', app: 'sleep', ports: [8080] });
     const objects = [
-      service('reviews', [{ port: 9080, targetPort: state.app.port }]),
+      service('reviews', [
+        { port: 9080, targetPort: state.app.port, name: app.h2 ? 'http2-reviews' : 'http-reviews' },
+      ]),
       service('sleep', [{ port: 80, targetPort: 8080 }]),
     ];
     const clientTelemetry = capturingTelemetry();
@@ -419,6 +478,32 @@ describe('a client that goes away, with HTTP/1.1 between sidecars (the default m
     const res = await send(s.client.ports.outbound, '/cut', { host: 'reviews:9080' });
     expect(res.status).toBe(200);
     expect(res.truncated).toBe(true);
+    await waitFor(() => flagsOf(s.serverRecords, '/cut') !== undefined, 2000);
+    expect(flagsOf(s.serverRecords, '/cut')).toBe('UC');
+  });
+});
+
+describe('a client that goes away, in front of an h2c app (port declared http2)', () => {
+  const s = pairFixture('tsmesh-h2', { h2: true });
+
+  it('resets the app stream within 2 s, flagged DC on both sides', async () => {
+    expect(await abandon(s.client.ports.outbound, '/hang/to-h2', 200)).toBe(false);
+    const leftAt = Date.now();
+    expect(await appAbortDelay(s.app, '/hang/to-h2', leftAt)).toBeLessThan(2000);
+    await waitFor(() => flagsOf(s.serverRecords, '/hang/to-h2') !== undefined, 2000);
+    expect(flagsOf(s.serverRecords, '/hang/to-h2')).toBe('DC');
+    await waitFor(() => flagsOf(s.clientRecords, '/hang/to-h2') !== undefined, 2000);
+    expect(flagsOf(s.clientRecords, '/hang/to-h2')).toBe('DC');
+    const res = await send(s.client.ports.outbound, '/after', { host: 'reviews:9080' });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('ok /after');
+  });
+
+  it('passes an app stream reset mid-response to the client as a truncated response (UC)', async () => {
+    const res = await send(s.client.ports.outbound, '/cut', { host: 'reviews:9080' });
+    expect(res.status).toBe(200);
+    expect(res.truncated).toBe(true);
+    expect(res.body.length).toBeLessThan(100_000);
     await waitFor(() => flagsOf(s.serverRecords, '/cut') !== undefined, 2000);
     expect(flagsOf(s.serverRecords, '/cut')).toBe('UC');
   });
