@@ -134,10 +134,12 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
   const pooledTally = newTally();
   const singleTally = newTally();
   const retryTally = newTally();
+  const evenTally = newTally();
   let limited: CountingServer[] = [];
   let pooled: CountingServer[] = [];
   let single: CountingServer[] = [];
   let retry: CountingServer[] = [];
+  let even: CountingServer[] = [];
   let sidecar: Sidecar;
 
   const connectionStats = (host: string): ConnectionStats =>
@@ -154,6 +156,7 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
     pooled = await Promise.all(['p0', 'p1', 'p2'].map((n) => countingServer(n, pooledTally)));
     single = await Promise.all(['s0', 's1'].map((n) => countingServer(n, singleTally)));
     retry = await Promise.all(['r0', 'r1'].map((n) => countingServer(n, retryTally)));
+    even = await Promise.all(['e0', 'e1', 'e2'].map((n) => countingServer(n, evenTally)));
     const me = pod({ name: 'client-0', app: 'client', ports: [8080] });
     const backends = (app: string, servers: CountingServer[]) =>
       servers.map((s) => {
@@ -168,6 +171,7 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
       ...backends('pooled', pooled),
       ...backends('single', single),
       ...backends('retry', retry),
+      ...backends('even', even),
     ];
     const roundRobin = { loadBalancer: { simple: 'ROUND_ROBIN' } };
     const objects = [
@@ -176,6 +180,7 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
       service('pooled', [{ port: 9080, targetPort: 'http-port' }]),
       service('single', [{ port: 9080, targetPort: 'http-port' }]),
       service('retry', [{ port: 9080, targetPort: 'http-port' }]),
+      service('even', [{ port: 9080, targetPort: 'http-port' }]),
       istio('DestinationRule', 'limited', {
         host: 'limited',
         trafficPolicy: { ...roundRobin, connectionPool: { tcp: { maxConnections: 2 } } },
@@ -189,6 +194,10 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
         host: 'retry',
         trafficPolicy: { ...roundRobin, connectionPool: { tcp: { maxConnections: 1 } } },
       }),
+      istio('DestinationRule', 'even', {
+        host: 'even',
+        trafficPolicy: { ...roundRobin, connectionPool: { tcp: { maxConnections: 3 } } },
+      }),
       istio('VirtualService', 'retry', {
         hosts: ['retry'],
         http: [{ route: [{ destination: { host: 'retry' } }], retries: { attempts: 2, retryOn: '5xx' } }],
@@ -199,7 +208,7 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
 
   afterAll(async () => {
     await sidecar?.proxy.stop();
-    await Promise.all([...limited, ...pooled, ...single, ...retry].map((s) => s.close()));
+    await Promise.all([...limited, ...pooled, ...single, ...retry, ...even].map((s) => s.close()));
   });
 
   it('keeps at most 2 connections open to 3 endpoints under sequential and concurrent requests', async () => {
@@ -229,6 +238,23 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
     expect(stats.open).toBeLessThanOrEqual(2);
     expect(stats.reclaims).toBeGreaterThan(0);
     expect(stats.waiting).toBe(0);
+  });
+
+  it('reuses connections at the limit when there is one per endpoint (no churn)', async () => {
+    const statuses: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const batch = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          send(sidecar.ports.outbound, `/e/${round}/${i}`, { host: 'even:9080' }),
+        ),
+      );
+      statuses.push(...batch.map((r) => r.status));
+    }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(150);
+    expect(evenTally.maxOpen).toBeLessThanOrEqual(3);
+    // A connection that has just finished its request serves the next one to its endpoint
+    // rather than being closed to open another (which would take about one per request).
+    expect(evenTally.accepted).toBeLessThan(30);
   });
 
   it('keeps a pooled connection to every endpoint when maxConnections is unset', async () => {

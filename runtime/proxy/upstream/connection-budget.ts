@@ -18,7 +18,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { ConnectCall, ConnectCallback, Connector } from './connector.js';
-import { undiciSymbols } from './undici-pool.js';
+import { undiciPoolSymbols, undiciSymbols } from './undici-pool.js';
 
 /** The limit that means no limit (Istio's default). */
 export const UNLIMITED_CONNECTIONS = 4294967295;
@@ -66,6 +66,11 @@ export class ConnectionBudget {
   /** Connects waiting for a slot. */
   get waiting(): number {
     return this.queue.length;
+  }
+
+  /** As many sockets as the limit allows are open. */
+  get atLimit(): boolean {
+    return this.open >= this.limit;
   }
 
   /** A limit is enforced (configured, and undici's internals are there). */
@@ -222,6 +227,7 @@ export class EndpointConnections {
   attach(pool: EventEmitter): void {
     this.pool = pool;
     if (!this.budget.enforcing) return;
+    this.preferOwnConnections(pool);
     const seen = new WeakSet<object>();
     const wake = () => this.budget.wake();
     pool.on('connect', (_origin: unknown, targets: EventEmitter[]) => {
@@ -235,6 +241,38 @@ export class EndpointConnections {
   /** `inner` with this endpoint's sockets counted and, at the cluster's limit, queued. */
   wrap(inner: Connector): Connector {
     return (options, callback) => this.budget.connect(this, inner, options, callback);
+  }
+
+  /**
+   * At the cluster's limit, the pool serves a request with a connection it has open: a free one,
+   * else one that has just finished its request (undici reports it free only a turn later). The
+   * Pool would otherwise take a client without a connection, or add one, and opening a connection
+   * at the limit closes another of the cluster. Measured through one sidecar, wrk -c8 for 5 s to
+   * three endpoints, round robin, maxConnections 3: 8 connections for 44 240 requests with this,
+   * 13 631 for 13 754 requests without.
+   */
+  private preferOwnConnections(pool: EventEmitter): void {
+    const k = undiciSymbols;
+    const pk = undiciPoolSymbols;
+    if (!k || !pk) return;
+    const p = pool as unknown as Record<symbol, unknown>;
+    const pick = p[pk.kGetDispatcher];
+    if (typeof pick !== 'function') return;
+    const budget = this.budget;
+    p[pk.kGetDispatcher] = function (this: Record<symbol, unknown>) {
+      if (budget.atLimit) {
+        let finished: unknown;
+        for (const c of this[pk.kClients] as Record<symbol, unknown>[]) {
+          const state = c as unknown as { destroyed: boolean; closed: boolean };
+          const socket = c[k.kSocket] as Socket | null | undefined;
+          if (state.destroyed || state.closed || c[k.kSize] !== 0 || !socket || socket.destroyed) continue;
+          if (!c[pk.kNeedDrain]) return c;
+          finished ??= c;
+        }
+        if (finished) return finished;
+      }
+      return pick.call(this);
+    };
   }
 
   /** Fails connects of this endpoint still waiting for a slot; open sockets count until they close. */

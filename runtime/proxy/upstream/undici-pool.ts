@@ -70,3 +70,31 @@ function loadSymbols(): UndiciSymbols | undefined {
 }
 
 export const undiciSymbols: UndiciSymbols | undefined = loadSymbols();
+
+/**
+ * The Pool's own internals (dispatcher/pool-base.js): `pool[kClients]` its clients (one
+ * connection each), `client[kNeedDrain]` set by the Pool while it considers a client busy, and
+ * `pool[kGetDispatcher]()` the method that picks (or adds) a client for a request. Undefined when
+ * not where expected.
+ */
+export interface UndiciPoolSymbols {
+  kClients: symbol;
+  kNeedDrain: symbol;
+  kGetDispatcher: symbol;
+}
+
+function loadPoolSymbols(): UndiciPoolSymbols | undefined {
+  try {
+    const s = require('undici/lib/dispatcher/pool-base.js') as Partial<UndiciPoolSymbols>;
+    const { kClients, kNeedDrain, kGetDispatcher } = s;
+    if (typeof kClients !== 'symbol' || typeof kNeedDrain !== 'symbol' || typeof kGetDispatcher !== 'symbol')
+      return undefined;
+    if (typeof (loaded.Pool.prototype as unknown as Record<symbol, unknown>)[kGetDispatcher] !== 'function')
+      return undefined;
+    return { kClients, kNeedDrain, kGetDispatcher };
+  } catch {
+    return undefined;
+  }
+}
+
+export const undiciPoolSymbols: UndiciPoolSymbols | undefined = loadPoolSymbols();
