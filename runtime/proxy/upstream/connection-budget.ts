@@ -4,13 +4,14 @@
  * endpoint's connection pool connects through `EndpointConnections.wrap`, which counts a socket
  * from the moment its connect starts until its 'close' event.
  *
- * At the limit a new connect waits in a FIFO queue, and the budget reclaims an idle keep-alive
+ * At the limit a pool serves a request with a connection it has open when it can. When it needs
+ * a new one, the connect waits in a FIFO queue and the budget reclaims an idle keep-alive
  * connection of the cluster (no request running or queued on it) by closing it; undici treats
  * that like a server closing an idle keep-alive connection and reconnects when it next needs
  * one. The waiting connect starts once a counted socket has closed. When nothing is idle, the
  * queue is looked at again whenever a socket of the cluster closes, a request of the cluster
- * ends (`wake`), a connection finishes its requests, and every `retryMs` while anything waits. A waiting connect is not yet under
- * the connect timeout (that starts with the connect itself).
+ * ends (`wake`), a connection finishes its requests, and every `retryMs` while anything waits.
+ * A waiting connect is not yet under the connect timeout (that starts with the connect itself).
  *
  * Finding idle connections reads undici internals; without them the limit is not enforced and
  * each endpoint's pool keeps its own bound, as before.
