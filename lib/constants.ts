@@ -90,9 +90,9 @@ export const ENV = {
 /**
  * Process settings of every proxy the product starts (the injected sidecar and ingress gateway
  * containers, and the local runner of `tsmesh up`):
- * - V8's young generation capped at 4 MB per semi-space (the default 16 MB grows to ~27 MB
- *   resident under load while a sidecar's live young objects are ~200 KB; 2 MB saved 4 MB more
- *   but made the access log cost 16–27 % instead of ~4 % of the pair's CPU);
+ * - V8's young generation capped at 2 MB per semi-space (the default 16 MB grows to ~27 MB
+ *   resident under load while a sidecar's live young objects are ~150 KB; 4 MB costs 3 MB more
+ *   per sidecar for 3–5 % less CPU per request);
  * - glibc's malloc serves blocks of 32 KB and more with their own mappings, returned to the
  *   system when freed, and uses two arenas instead of one per thread. Without it the main arena
  *   held 35–43 MB with 5–7 MB in use after a load burst (Node allocates a 64 KB block per socket
@@ -100,7 +100,7 @@ export const ENV = {
  * Ignored where they do not apply (another libc). Measured in docs/telemetry.md, "Memory".
  */
 export const PROXY_PROCESS_ENV: Readonly<Record<string, string>> = {
-  NODE_OPTIONS: '--max-semi-space-size=4',
+  NODE_OPTIONS: '--max-semi-space-size=2',
   MALLOC_ARENA_MAX: '2',
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=32768',
 };

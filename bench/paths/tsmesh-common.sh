@@ -23,7 +23,7 @@ tsmesh_proxy() {
   local snapshot=$1 certs=$2 address=$3 outbound=$4 inbound=$5
   # The environment the product starts every proxy with (PROXY_PROCESS_ENV in lib/constants.ts:
   # the injected container, gateways and tsmesh up); PRODUCT_ENV=0 runs without it.
-  local product_env=(MALLOC_ARENA_MAX=2 GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 "NODE_OPTIONS=--max-semi-space-size=4 ${NODE_OPTIONS:-}")
+  local product_env=(MALLOC_ARENA_MAX=2 GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 "NODE_OPTIONS=--max-semi-space-size=2 ${NODE_OPTIONS:-}")
   [[ ${PRODUCT_ENV:-1} == 0 ]] && product_env=()
   # shellcheck disable=SC2086 # TSMESH_NODE_FLAGS is a list of node flags
   env "${product_env[@]}" node ${TSMESH_NODE_FLAGS:-} "$TSMESH_CLI" proxy --snapshot "$snapshot" --cert-dir "$certs" \

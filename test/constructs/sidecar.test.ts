@@ -62,7 +62,7 @@ describe('Sidecar', () => {
       TSMESH_TOKEN_FILE: '/var/run/secrets/tsmesh/tokens/tsmesh-token',
       TSMESH_POD_LABELS: '{"app":"reviews","version":"v1"}',
       TSMESH_POD_PORTS: '[{"name":"http","containerPort":9080,"protocol":"TCP"}]',
-      NODE_OPTIONS: '--max-semi-space-size=4',
+      NODE_OPTIONS: '--max-semi-space-size=2',
       MALLOC_ARENA_MAX: '2',
       GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=32768',
     });

@@ -139,7 +139,7 @@ describe('bookinfo traffic', () => {
       MALLOC_ARENA_MAX: '2',
       GLIBC_TUNABLES: expect.stringContaining('glibc.malloc.mmap_threshold=32768'),
     });
-    expect(memory.settings.NODE_OPTIONS).toContain('--max-semi-space-size=4');
+    expect(memory.settings.NODE_OPTIONS).toContain('--max-semi-space-size=2');
     // `tsmesh proxy` keeps its old generation within 3 MB of what is live (heap-pacer.ts).
     expect(memory.heapPacer).toMatchObject({ slackMb: 3 });
     expect(mesh.tsmesh('proxy-config', 'memory', 'sleep').stdout).toMatch(/^heap pacer: slack 3 MB over /m);

@@ -57,7 +57,7 @@ describe('local proxy processes', () => {
     delete process.env.NODE_OPTIONS;
     delete process.env.GLIBC_TUNABLES;
     const spec = processSpec(ctx([sidecar(), app]), sidecar());
-    expect(spec.env.NODE_OPTIONS).toBe('--max-semi-space-size=4');
+    expect(spec.env.NODE_OPTIONS).toBe('--max-semi-space-size=2');
     expect(spec.env.MALLOC_ARENA_MAX).toBe('2');
     expect(spec.env.GLIBC_TUNABLES).toBe('glibc.malloc.mmap_threshold=32768');
     expect(spec.argv.slice(0, 3)).toEqual(['node', 'build/runtime/cli/main.js', 'proxy']);
