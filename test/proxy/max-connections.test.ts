@@ -15,9 +15,9 @@ import {
 } from '../../runtime/proxy/upstream/connection-budget.js';
 import { type ConnectCallback, createConnector } from '../../runtime/proxy/upstream/connector.js';
 import { type EchoServer, startEcho } from './helpers/echo.js';
-import { type PeerPorts, type Sidecar, send, startSidecar } from './helpers/mesh.js';
+import { type PeerPorts, type Sidecar, send, startSidecar, waitFor } from './helpers/mesh.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
-import { istio, pod, service, spiffe } from './helpers/snapshot.js';
+import { istio, pod, proxyOf, service, snapshot, spiffe } from './helpers/snapshot.js';
 
 /** Connections seen by the servers of one cluster, together. */
 interface Tally {
@@ -27,6 +27,9 @@ interface Tally {
   accepted: number;
   /** Ids of `/flaky/<id>` requests already answered with a 503. */
   failed: Set<string>;
+  /** The server that answered `/held/...`, and how to finish its held body. */
+  heldBy?: string;
+  held: (() => void)[];
 }
 
 interface CountingServer {
@@ -43,7 +46,8 @@ interface CountingServer {
  * until the server reads its end (FIN) or it closes, whichever comes first, so a connection the
  * client has closed is not counted while the server has yet to notice.
  * `/slow/<ms>` answers after a delay; `/flaky/<id>` answers the first time (on any server of the
- * cluster) 503 with a body that takes 100 ms to arrive, and 200 after that.
+ * cluster) 503 with a body that takes 100 ms to arrive, and 200 after that. `/held/...` answers
+ * the first time 503 with half of its body, the rest when the test calls `tally.held`.
  */
 async function countingServer(name: string, tally: Tally): Promise<CountingServer> {
   const self = { name, port: 0, open: 0, accepted: 0, requests: 0 };
@@ -54,12 +58,18 @@ async function countingServer(name: string, tally: Tally): Promise<CountingServe
       const url = req.url ?? '';
       const slow = /^\/slow\/(\d+)/.exec(url);
       const flaky = /^\/flaky\/(\w+)/.exec(url);
+      const held = url.startsWith('/held/') && tally.heldBy === undefined;
       const answer = () => {
         res.writeHead(200, { 'content-type': 'text/plain', 'x-server': name });
         res.end(name);
       };
       if (slow) setTimeout(answer, Number(slow[1]));
-      else if (flaky && !tally.failed.has(flaky[1])) {
+      else if (held) {
+        tally.heldBy = name;
+        res.writeHead(503, { 'content-type': 'text/plain', 'content-length': '2000' });
+        res.write('x'.repeat(1000));
+        tally.held.push(() => res.end('y'.repeat(1000)));
+      } else if (flaky && !tally.failed.has(flaky[1])) {
         tally.failed.add(flaky[1]);
         res.writeHead(503, { 'content-type': 'text/plain', 'content-length': '2000' });
         res.write('x'.repeat(1000));
@@ -126,7 +136,7 @@ async function countingRelay(
   };
 }
 
-const newTally = (): Tally => ({ open: 0, maxOpen: 0, accepted: 0, failed: new Set() });
+const newTally = (): Tally => ({ open: 0, maxOpen: 0, accepted: 0, failed: new Set(), held: [] });
 const clusterKey = (host: string) => `outbound|9080||${host}.default.svc.cluster.local`;
 
 describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', () => {
@@ -323,6 +333,65 @@ describe('maxConnections bounds the HTTP/1.1 connections of a whole cluster', ()
     expect(stats.waits).toBeGreaterThanOrEqual(3);
     expect(stats.waiting).toBe(0);
     expect(stats.open).toBe(1);
+  });
+});
+
+describe('a connect waiting for room when its endpoint leaves the cluster', () => {
+  const tally = newTally();
+  let servers: CountingServer[] = [];
+  let sidecar: Sidecar;
+
+  afterAll(async () => {
+    for (const f of tally.held.splice(0)) f();
+    await sidecar?.proxy.stop();
+    await Promise.all(servers.map((s) => s.close()));
+  });
+
+  it('fails as a connect failure (503 UF) at the snapshot update, and nothing stays queued', async () => {
+    servers = await Promise.all(['u0', 'u1'].map((n) => countingServer(n, tally)));
+    const me = pod({ name: 'client-0', app: 'client', ports: [8080] });
+    const backends = servers.map((s) => {
+      const w = pod({ name: `upd-${s.name}`, app: 'upd', ports: [s.port], meshed: false });
+      w.ports[0].name = 'http-port';
+      return w;
+    });
+    const objects = [
+      service('client', [{ port: 80, targetPort: 8080 }]),
+      service('upd', [{ port: 9080, targetPort: 'http-port' }]),
+      istio('DestinationRule', 'upd', {
+        host: 'upd',
+        trafficPolicy: {
+          loadBalancer: { simple: 'ROUND_ROBIN' },
+          connectionPool: { tcp: { maxConnections: 1 } },
+        },
+      }),
+      istio('VirtualService', 'upd', {
+        hosts: ['upd'],
+        http: [{ route: [{ destination: { host: 'upd' } }], retries: { attempts: 1, retryOn: '5xx' } }],
+      }),
+    ];
+    sidecar = await startSidecar({ pod: me, objects, workloads: [me, ...backends], peers: new Map() });
+    const stats = () =>
+      (
+        sidecar.proxy as unknown as {
+          active: { clusters: Map<string, { connectionStats(): ConnectionStats }> };
+        }
+      ).active.clusters
+        .get(clusterKey('upd'))!
+        .connectionStats();
+    // The first try gets a 503 whose body never ends; the retry to the other endpoint then
+    // waits for the only connection, which stays busy.
+    const pending = send(sidecar.ports.outbound, '/held/1', { host: 'upd:9080' });
+    await waitFor(() => stats().waiting === 1);
+    const other = servers.find((s) => s.name !== tally.heldBy)!;
+    const remaining = backends.filter((w) => w.name !== `upd-${other.name}`);
+    await sidecar.snapshots.push(snapshot(proxyOf(me), objects, [me, ...remaining], 2));
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(res.body).toContain('connection failure');
+    expect(stats().waiting).toBe(0);
+    expect(other.accepted).toBe(0);
+    expect(tally.maxOpen).toBe(1);
   });
 });
 
