@@ -6,7 +6,7 @@ import {
   type Socket,
   type Server as TcpServer,
 } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ConnectionStats } from '../../runtime/proxy/upstream/cluster.js';
 import {
   ConnectionBudget,
@@ -570,6 +570,31 @@ describe('ConnectionBudget', () => {
     const s = await waiting;
     expect(s).not.toBeInstanceOf(Error);
     (s as Socket).destroy();
+  });
+
+  it('counts but does not limit when undici internals are missing (per-endpoint limits only)', async () => {
+    vi.resetModules();
+    vi.doMock('../../runtime/proxy/upstream/undici-pool.js', async (load) => ({
+      ...(await load<Record<string, unknown>>()),
+      undiciSymbols: undefined,
+      undiciPoolSymbols: undefined,
+    }));
+    try {
+      const fallback = await import('../../runtime/proxy/upstream/connection-budget.js');
+      const budget = new fallback.ConnectionBudget(1);
+      expect(budget.enforcing).toBe(false);
+      const e = budget.endpoint();
+      const sockets = (await Promise.all([connectVia(e), connectVia(e)])) as Socket[];
+      expect(sockets.some((s) => s instanceof Error)).toBe(false);
+      expect(budget.open).toBe(2);
+      expect(budget.waits).toBe(0);
+      for (const s of sockets) s.destroy();
+      await Promise.all(sockets.map(closed));
+      expect(budget.open).toBe(0);
+    } finally {
+      vi.doUnmock('../../runtime/proxy/upstream/undici-pool.js');
+      vi.resetModules();
+    }
   });
 
   it('does not limit or queue when unlimited', async () => {
