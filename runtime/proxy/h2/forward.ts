@@ -10,18 +10,18 @@
  * route's retry policy. The route timeout (capped by `grpc-timeout`) answers 504 `UT`; a
  * downstream reset cancels the upstream stream (flag `DC`).
  */
-import {
-  type ClientHttp2Stream,
-  constants,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  type ServerHttp2Stream,
+import type {
+  ClientHttp2Stream,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+  ServerHttp2Stream,
 } from 'node:http2';
 import type { HeaderOperationsResolved, RetryPolicy } from '../../../lib/routing/types.js';
 import { Exchange, LOCAL_REPLY } from '../exchange.js';
 import { backoffMs } from '../forward.js';
 import type { RecordProtocol } from '../listeners/records.js';
 import type { UpstreamCluster, UpstreamEndpoint } from '../upstream/cluster.js';
+import { H2 } from './http2.js';
 import { localReplyH2 } from './reply.js';
 import type { PooledSession } from './sessions.js';
 
@@ -157,7 +157,7 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
       resolveDone();
     };
     const fail = (status: number, body: string, headers?: Record<string, string>) => {
-      if (current && !current.closed) current.close(constants.NGHTTP2_CANCEL);
+      if (current && !current.closed) current.close(H2.NGHTTP2_CANCEL);
       localReplyH2(down, ex, status, body, { grpc, headers });
       done();
     };
@@ -188,7 +188,7 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
       // Node ends a reset stream's writable side itself: `writableFinished` cannot tell a
       // complete response from one the client cut short.
       if (!responseComplete) ex.flag('DC');
-      if (current && !current.closed) current.close(constants.NGHTTP2_CANCEL);
+      if (current && !current.closed) current.close(H2.NGHTTP2_CANCEL);
       done();
     });
     down.on('error', () => undefined);
@@ -199,8 +199,8 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
         ex.flag('UT');
         if (upstream.cluster) upstream.cluster.stats.timeouts++;
         if (responded) {
-          if (current && !current.closed) current.close(constants.NGHTTP2_CANCEL);
-          if (!down.closed) down.close(constants.NGHTTP2_CANCEL);
+          if (current && !current.closed) current.close(H2.NGHTTP2_CANCEL);
+          if (!down.closed) down.close(H2.NGHTTP2_CANCEL);
           done();
         } else fail(504, LOCAL_REPLY.timeout);
       }, plan.timeoutMs);
@@ -295,13 +295,13 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
         gotHeaders = true;
         if (finished) return;
         const status = Number(headers[':status']);
-        const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+        const endStream = (flags & H2.NGHTTP2_FLAG_END_STREAM) !== 0;
         const grpcStatus = typeof headers['grpc-status'] === 'string' ? headers['grpc-status'] : undefined;
         cluster?.report(ep, status);
         const retriable =
           statusRetriable(retry, status) || (grpc && endStream && grpcRetriable(retry, grpcStatus));
         if (retriable && attempt < maxAttempts && canResend()) {
-          up.close(constants.NGHTTP2_CANCEL);
+          up.close(H2.NGHTTP2_CANCEL);
           release();
           retryOrFail(true, () => undefined);
           return;
@@ -316,11 +316,7 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
           return;
         }
         release();
-        if (
-          up.rstCode === constants.NGHTTP2_REFUSED_STREAM &&
-          refusedResends < MAX_REFUSED_RESENDS &&
-          canResend()
-        ) {
+        if (up.rstCode === H2.NGHTTP2_REFUSED_STREAM && refusedResends < MAX_REFUSED_RESENDS && canResend()) {
           // Never processed by the upstream (REFUSED_STREAM or beyond a GOAWAY): send it again.
           refusedResends++;
           send(ep, true);
@@ -376,7 +372,7 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
         }
         down.respond({ ':status': status, ...out }, { waitForTrailers: true });
       } catch {
-        up.close(constants.NGHTTP2_CANCEL);
+        up.close(H2.NGHTTP2_CANCEL);
         ex.flag('UPE');
         done();
         return;
@@ -406,10 +402,10 @@ export function forwardH2(down: ServerHttp2Stream, plan: H2ForwardPlan, ex: H2Ex
     const finishResponse = (up: ClientHttp2Stream) => {
       if (responseFinished || finished) return;
       responseFinished = true;
-      if (up.rstCode !== undefined && up.rstCode !== constants.NGHTTP2_NO_ERROR && !up.readableEnded) {
+      if (up.rstCode !== undefined && up.rstCode !== H2.NGHTTP2_NO_ERROR && !up.readableEnded) {
         // The upstream reset mid-response: the client sees the stream reset.
         if (!ex.hasFlag('DC')) ex.flag('UC');
-        down.close(constants.NGHTTP2_INTERNAL_ERROR);
+        down.close(H2.NGHTTP2_INTERNAL_ERROR);
         done();
         return;
       }

@@ -6,9 +6,10 @@
  * side cancels the other. Keep-alive connections to the app are pooled per port.
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { LOCAL_REPLY } from '../exchange.js';
 import type { H2Exchange } from './forward.js';
+import { H2 } from './http2.js';
 import { localReplyH2 } from './reply.js';
 
 const RESPONSE_DROP = new Set([
@@ -108,7 +109,7 @@ export class Http1Bridge {
           upstreamSettled = true;
           ex.flag('UC');
           // A reset, not an end: the response has trailers pending, so no END_STREAM goes first.
-          down.close(constants.NGHTTP2_INTERNAL_ERROR);
+          down.close(H2.NGHTTP2_INTERNAL_ERROR);
         });
       });
       req.on('error', (err: NodeJS.ErrnoException) => {

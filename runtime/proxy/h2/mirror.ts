@@ -5,9 +5,10 @@
  * response read and discarded, failures swallowed. Copies go over the mirror cluster's pooled
  * HTTP/2 sessions.
  */
-import { constants, type OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import type { MirrorPolicy } from '../../../lib/routing/types.js';
 import type { H2Upstream } from './forward.js';
+import { H2 } from './http2.js';
 
 export const H2_MIRROR_TIMEOUT_MS = 30_000;
 
@@ -44,7 +45,7 @@ export function mirrorH2(
     try {
       const pooled = upstream.session(ep);
       const stream = pooled.session.request(unsampled(headers), { endStream: body.length === 0 });
-      const timer = setTimeout(() => stream.close(constants.NGHTTP2_CANCEL), H2_MIRROR_TIMEOUT_MS);
+      const timer = setTimeout(() => stream.close(H2.NGHTTP2_CANCEL), H2_MIRROR_TIMEOUT_MS);
       timer.unref();
       ep.active++;
       cluster.stats.requests++;

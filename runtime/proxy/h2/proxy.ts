@@ -4,13 +4,7 @@
  * and the pooled client sessions to peer sidecars and to the local app. Windows are raised
  * above Node's 64 KiB default on both sides.
  */
-import {
-  createServer as createH2Server,
-  type Http2Server,
-  type Http2Session,
-  type IncomingHttpHeaders,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Cluster, ClusterEndpoint } from '../../../lib/routing/types.js';
 import type { ActiveConfig } from '../config.js';
@@ -22,6 +16,7 @@ import { UpstreamEndpoint } from '../upstream/cluster.js';
 import { UpstreamTlsError } from '../upstream/connector.js';
 import type { H2Upstream } from './forward.js';
 import { Http1Bridge } from './http1-bridge.js';
+import { http2 } from './http2.js';
 import { type H2Connection, handleInboundStream } from './inbound.js';
 import { handleOutboundStream } from './outbound.js';
 import { H2_WINDOW_DEFAULTS, type H2Target, type H2WindowOptions, SessionPool } from './sessions.js';
@@ -42,8 +37,8 @@ export const H2_PROTOCOLS: ReadonlySet<string> = new Set(['http2', 'grpc', 'grpc
 
 export class H2Proxy {
   private readonly options: H2Options;
-  private readonly outbound: Http2Server;
-  private readonly inbound: Http2Server;
+  /** The two servers, created with the first HTTP/2 connection (node:http2 is loaded then). */
+  private servers: { outbound: Http2Server; inbound: Http2Server } | undefined;
   private readonly sessions = new Set<Http2Session>();
   /** Sessions of the inbound server (peer sidecars, plaintext h2c clients): a drain closes them. */
   private readonly inboundSessions = new Set<Http2Session>();
@@ -63,6 +58,11 @@ export class H2Proxy {
     this.options = { ...H2_DEFAULTS, ...options } satisfies H2Options;
     this.pool = new SessionPool(this.options);
     this.http1 = new Http1Bridge(ctx.options.appHost);
+  }
+
+  private h2Servers(): { outbound: Http2Server; inbound: Http2Server } {
+    if (this.servers) return this.servers;
+    const ctx = this.ctx;
     const settings = {
       initialWindowSize: this.options.streamWindowBytes,
       maxConcurrentStreams: this.options.maxConcurrentStreams,
@@ -70,9 +70,9 @@ export class H2Proxy {
       enablePush: false,
     };
     const replayBytes = ctx.options.retryBufferBytes;
-    this.outbound = createH2Server({ settings, maxSessionMemory: 64 });
-    this.inbound = createH2Server({ settings, maxSessionMemory: 64 });
-    for (const server of [this.outbound, this.inbound]) {
+    const outbound = http2().createServer({ settings, maxSessionMemory: 64 });
+    const inbound = http2().createServer({ settings, maxSessionMemory: 64 });
+    for (const server of [outbound, inbound]) {
       server.on('session', (session: Http2Session) => {
         this.sessions.add(session);
         session.once('close', () => this.sessions.delete(session));
@@ -88,7 +88,7 @@ export class H2Proxy {
         }
       });
     }
-    this.inbound.on('session', (session: Http2Session) => {
+    inbound.on('session', (session: Http2Session) => {
       if (this.draining) {
         closeGracefully(session);
         return;
@@ -96,7 +96,7 @@ export class H2Proxy {
       this.inboundSessions.add(session);
       session.once('close', () => this.inboundSessions.delete(session));
     });
-    this.outbound.on(
+    outbound.on(
       'stream',
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _f: number, raw: string[]) =>
         handleOutboundStream(
@@ -107,7 +107,7 @@ export class H2Proxy {
           raw,
         ),
     );
-    this.inbound.on(
+    inbound.on(
       'stream',
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _f: number, raw: string[]) => {
         const conn = (stream.session?.socket as Tagged | undefined)?.[CONNECTION] ?? { mtls: false };
@@ -127,17 +127,19 @@ export class H2Proxy {
         );
       },
     );
+    this.servers = { outbound, inbound };
+    return this.servers;
   }
 
   /** An h2c connection from the local app (outbound). */
   acceptOutbound(socket: Socket): void {
-    this.adopt(this.outbound, socket);
+    this.adopt(this.h2Servers().outbound, socket);
   }
 
   /** A mesh mTLS (`tsmesh-h2`) or plaintext h2c connection at the inbound listener. */
   acceptInbound(socket: Socket, conn: H2Connection): void {
     (socket as Tagged)[CONNECTION] = conn;
-    this.adopt(this.inbound, socket);
+    this.adopt(this.h2Servers().inbound, socket);
   }
 
   /**

@@ -5,11 +5,12 @@
  * raised above Node's 64 KiB default. A session that received GOAWAY, failed or closed is
  * dropped from the pool, so new streams open a fresh one.
  */
-import { type ClientHttp2Session, connect as h2connect, type SecureClientSessionOptions } from 'node:http2';
+import type { ClientHttp2Session, SecureClientSessionOptions } from 'node:http2';
 import type { Socket } from 'node:net';
 import { type SecureContext, connect as tlsConnect } from 'node:tls';
 import { MESH_ALPN } from '../../../lib/constants.js';
 import { checkServerCertificate, UpstreamTlsError } from '../upstream/connector.js';
+import { http2 } from './http2.js';
 
 export interface H2WindowOptions {
   /** SETTINGS_INITIAL_WINDOW_SIZE we announce (per stream). */
@@ -69,7 +70,7 @@ export function openSession(target: H2Target, windows: H2WindowOptions): PooledS
       return s as Socket;
     };
   }
-  const session = h2connect(`${tls ? 'https' : 'http'}://${host}:${target.port}`, options);
+  const session = http2().connect(`${tls ? 'https' : 'http'}://${host}:${target.port}`, options);
   const pooled: PooledSession = { session, connected: false };
   const timer = setTimeout(() => {
     const err = Object.assign(new Error(`connect timeout after ${target.connectTimeoutMs} ms`), {
