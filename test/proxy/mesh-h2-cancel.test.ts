@@ -209,6 +209,17 @@ describe('a client that goes away, with HTTP/2 between sidecars (meshAlpn tsmesh
     expect(flagsOf(s.clientRecords, '/hang/get')).toBe('DC');
   });
 
+  it('cancels an upload whose body is still arriving (the stream is reset, not left open)', async () => {
+    expect(await abandon(s.client.ports.outbound, '/hang/post', 200, UPLOAD)).toBe(false);
+    const leftAt = Date.now();
+    expect(s.app.find('/hang/post')?.bodyBytes).toBeGreaterThan(0);
+    expect(await appAbortDelay(s.app, '/hang/post', leftAt)).toBeLessThan(2000);
+    await waitFor(() => flagsOf(s.serverRecords, '/hang/post') !== undefined, 2000);
+    expect(flagsOf(s.serverRecords, '/hang/post')).toBe('DC');
+    await waitFor(() => flagsOf(s.clientRecords, '/hang/post') !== undefined, 2000);
+    expect(flagsOf(s.clientRecords, '/hang/post')).toBe('DC');
+  });
+
   it('cancels a response being streamed when the client goes away mid-body, DC on both sides', async () => {
     expect(await abandon(s.client.ports.outbound, '/drip/h1', 300)).toBe(true);
     const leftAt = Date.now();

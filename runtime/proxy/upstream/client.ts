@@ -4,9 +4,10 @@
  * multiplexed HTTP/2 session per endpoint over mesh mTLS.
  */
 import { EventEmitter } from 'node:events';
-import { type ClientHttp2Session, constants as h2, connect as h2connect } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import { pipeline, type Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
+import { H2, http2 } from '../h2/http2.js';
 import type { RawHeaders } from '../hygiene.js';
 import type { Connector } from './connector.js';
 import { poolRequest } from './undici-pool.js';
@@ -166,6 +167,10 @@ const FORBIDDEN = new Set([
   'host',
 ]);
 
+function abortError(): Error {
+  return Object.assign(new Error('request aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
 export class H2Client implements UpstreamClient {
   private session: ClientHttp2Session | undefined;
   private connecting: Promise<ClientHttp2Session> | undefined;
@@ -186,7 +191,7 @@ export class H2Client implements UpstreamClient {
           reject(connectError(err ?? new Error('no socket')));
           return;
         }
-        const session = h2connect(this.origin, {
+        const session = http2().connect(this.origin, {
           createConnection: () => socket,
           settings: { initialWindowSize: 1 << 20 },
         });
@@ -213,15 +218,15 @@ export class H2Client implements UpstreamClient {
     if (this.closed) throw connectError(new Error('client closed'));
     const session = await this.getSession();
     const headers: Record<string, string | string[]> = {
-      [h2.HTTP2_HEADER_METHOD]: req.method,
-      [h2.HTTP2_HEADER_PATH]: req.path,
-      [h2.HTTP2_HEADER_SCHEME]: 'http',
+      [':method']: req.method,
+      [':path']: req.path,
+      [':scheme']: 'http',
     };
     const list = req.headers;
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i].toLowerCase();
       if (name === 'host') {
-        headers[h2.HTTP2_HEADER_AUTHORITY] = list[i + 1];
+        headers[':authority'] = list[i + 1];
         continue;
       }
       if (FORBIDDEN.has(name)) continue;
@@ -231,7 +236,9 @@ export class H2Client implements UpstreamClient {
     }
     if (req.signal.aborted) throw new Error('request aborted');
     const stream = session.request(headers, { endStream: req.body === undefined });
-    req.signal.once('abort', () => stream.close(h2.NGHTTP2_CANCEL));
+    // Destroyed with an AbortError, the stream is reset with CANCEL at once; `close(CANCEL)`
+    // while a request body is still being piped in never sent the reset on Node 20.
+    req.signal.once('abort', () => stream.destroy(abortError()));
     if (Buffer.isBuffer(req.body)) stream.end(req.body);
     else if (req.body) pipeline(req.body as Readable, stream, () => undefined);
     return new Promise<UpstreamResponse>((resolve, reject) => {
@@ -240,7 +247,7 @@ export class H2Client implements UpstreamClient {
         answered = true;
         const out: Record<string, string | string[] | undefined> = {};
         for (const name in h) if (name.charCodeAt(0) !== 0x3a) out[name] = h[name] as string | string[];
-        resolve({ statusCode: Number(h[h2.HTTP2_HEADER_STATUS]), headers: out, body: stream });
+        resolve({ statusCode: Number(h[':status']), headers: out, body: stream });
       });
       stream.once('error', (err) => {
         if (!answered) reject(err);
@@ -250,7 +257,7 @@ export class H2Client implements UpstreamClient {
           const code = stream.rstCode;
           const err = new Error(`upstream stream closed before the response (code ${code})`);
           // A stream refused before processing is safe to retry elsewhere, as a connect failure.
-          reject(code === h2.NGHTTP2_REFUSED_STREAM ? connectError(err) : err);
+          reject(code === H2.NGHTTP2_REFUSED_STREAM ? connectError(err) : err);
         }
       });
     });
