@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { H2, http2, http2Loaded } from '../../runtime/proxy/h2/http2.js';
 import { type EchoServer, startEcho } from './helpers/echo.js';
@@ -52,5 +54,24 @@ describe('node:http2 on first use', () => {
     for (const [name, value] of Object.entries(H2)) {
       expect(value, name).toBe(constants[name as keyof typeof constants]);
     }
+  });
+
+  it("keeps undici's HTTP/1.1 pool from loading node:http2 (a fresh process)", () => {
+    const pool = join(import.meta.dirname, '../../runtime/proxy/upstream/undici-pool.ts');
+    const script = `
+      const { createServer } = await import('node:http');
+      const { Pool, poolRequest } = await import(${JSON.stringify(pool)});
+      const server = createServer((req, res) => res.end('hi')).listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      const res = await poolRequest(new Pool('http://127.0.0.1:' + server.address().port), { method: 'GET', path: '/' });
+      const body = await res.body.text();
+      console.log(JSON.stringify({ status: res.statusCode, body, http2: process.moduleLoadList.filter((m) => m.includes('http2')) }));
+      process.exit(0);
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out)).toEqual({ status: 200, body: 'hi', http2: [] });
   });
 });

@@ -5,14 +5,40 @@
  * dispatcher alone (measured in a bare Node 20 process), and the sidecar's budget is 70 MB.
  * Falls back to the package entry if the internal path ever moves.
  */
-import { createRequire } from 'node:module';
+import { createRequire, Module } from 'node:module';
 import type { Dispatcher, Pool as PoolType } from 'undici';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * undici's Client loads its HTTP/2 support, and with it node:http2 (~1.3 MB of RSS), as soon as
+ * it is required. Our pools never negotiate HTTP/2 (HTTP/2 between sidecars has its own client,
+ * h2/), so the module is put in the require cache as a stand-in that loads the real one on its
+ * first call.
+ */
+function deferClientH2(): void {
+  let path: string;
+  try {
+    path = require.resolve('undici/lib/dispatcher/client-h2.js');
+  } catch {
+    return;
+  }
+  if (require.cache[path]) return;
+  const standIn = new Module(path);
+  standIn.filename = path;
+  standIn.loaded = true;
+  standIn.exports = function connectH2(this: unknown, ...args: unknown[]): unknown {
+    if (require.cache[path] === standIn) delete require.cache[path];
+    const real = require(path) as (...a: unknown[]) => unknown;
+    return real.apply(this, args);
+  };
+  require.cache[path] = standIn;
+}
+
 type RequestApi = (this: PoolType, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 function load(): { Pool: typeof PoolType; request: RequestApi } {
+  deferClientH2();
   try {
     // The package entry attaches `request` to Dispatcher.prototype; without it, call the API directly.
     const Pool = require('undici/lib/dispatcher/pool.js') as typeof PoolType;
