@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AccessLogFormatter } from '../../../runtime/proxy/telemetry/access-log.js';
 import {
   AccessLog,
   createTelemetry,
@@ -95,6 +96,45 @@ describe('access log', () => {
       response_flags: 'UF,URX',
       path: '/a"b\\c\u0001',
       peer_identity: 'spiffe://cluster.local/ns/shop/sa/items',
+    });
+  });
+
+  it('encodes each line into the batch byte for byte as format() spells it', () => {
+    const cases: Partial<HttpRequestRecord>[] = [
+      {},
+      { reporter: 'source', startTime: Date.UTC(2026, 0, 2, 3, 4, 5, 0) + 0.75, durationMs: 0 },
+      { durationMs: 12, status: 0, requestBytes: 0, responseBytes: 9_007_199_254_740_991 },
+      { durationMs: 1234.5678, responseFlags: 'UF,URX', upstreamHost: undefined, routeName: undefined },
+      { durationMs: 1e-9, requestId: 'quote " back \\ slash \u0001', path: '/caf\u00e9/\u{1f600}?q=\u00fc' },
+      {
+        durationMs: Number.NaN,
+        status: 503,
+        requestBytes: 1.5,
+        responseBytes: -1,
+        authority: 'h\u00f6st:80',
+      },
+      { method: 'GET', path: `/${'x'.repeat(70_000)}`, requestId: undefined, sourcePrincipal: undefined },
+    ];
+    const formatter = new AccessLogFormatter();
+    const encoder = new AccessLogFormatter();
+    for (const over of cases) {
+      const r = rec(over);
+      const expected = `${formatter.format(r)}\n`;
+      const need = encoder.prepare(r);
+      const buf = Buffer.alloc(need + 8, 0xff);
+      const end = encoder.encodeInto(buf, 5);
+      expect(buf.subarray(5, end).toString('utf8')).toBe(expected);
+      expect(end - 5).toBe(Buffer.byteLength(expected));
+      expect(end).toBeLessThanOrEqual(need + 5);
+      expect(buf[end]).toBe(0xff);
+      JSON.parse(expected);
+    }
+    // NaN and infinities are not JSON numbers: they are written as null.
+    expect(
+      JSON.parse(formatter.format(rec({ durationMs: Number.NaN, status: Number.POSITIVE_INFINITY }))),
+    ).toMatchObject({
+      duration_ms: null,
+      status: null,
     });
   });
 
