@@ -87,6 +87,30 @@ function put(buf: Buffer, off: number, s: string): number {
   return off + n;
 }
 
+/**
+ * Writes `micros / 1000` as JavaScript spells it (`1.234`, `1.2`, `0.005`, `12`) without making
+ * a string, for 0 ≤ micros < 10^15; other values through `num`.
+ */
+function putMillis(buf: Buffer, off: number, micros: number): number {
+  if (!(micros >= 0 && micros < 1e15 && Math.floor(micros) === micros))
+    return put(buf, off, num(micros / 1000));
+  const whole = Math.floor(micros / 1000);
+  let frac = micros - whole * 1000;
+  let o = putInt(buf, off, whole);
+  if (frac === 0) return o;
+  buf[o++] = 0x2e;
+  let digits = 3;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    digits--;
+  }
+  for (let i = digits - 1; i >= 0; i--) {
+    buf[o + i] = 0x30 + (frac % 10);
+    frac = Math.floor(frac / 10);
+  }
+  return o + digits;
+}
+
 /** A JSON number: JavaScript's spelling, `null` for NaN and infinities (not valid JSON). */
 function num(n: number): string {
   return Number.isFinite(n) ? String(n) : 'null';
@@ -139,6 +163,7 @@ export class AccessLogFormatter {
   // The quoted fields of the record being encoded (`prepare`, then `encodeInto`).
   #q: string[] = [];
   #rec: HttpRequestRecord | undefined;
+  #ridPlain = false;
 
   /**
    * Gets the line of `rec` ready for `encodeInto` and returns the most bytes it can take (line
@@ -155,7 +180,10 @@ export class AccessLogFormatter {
     q0[4] = this.#upstreamHost.of(rec.upstreamHost);
     q0[5] = this.#cluster.of(rec.upstreamCluster);
     q0[6] = this.#route.of(rec.routeName);
-    q0[7] = q(rec.requestId);
+    // The request id differs on every line: written between quotes as it is, unless it needs escapes.
+    const rid = rec.requestId;
+    this.#ridPlain = rid !== undefined && rid !== '' && !NEEDS_ESCAPE.test(rid);
+    q0[7] = this.#ridPlain ? (rid as string) : q(rid);
     q0[8] = this.#peer.of(peer);
     q0[9] = this.#authority.of(rec.authority);
     this.#rec = rec;
@@ -193,8 +221,7 @@ export class AccessLogFormatter {
     o = put(buf, o, ',"bytes_sent":');
     o = putInt(buf, o, rec.responseBytes);
     o = put(buf, o, ',"duration_ms":');
-    const duration = Math.round(rec.durationMs * 1000);
-    o = duration % 1000 === 0 ? putInt(buf, o, duration / 1000) : put(buf, o, num(duration / 1000));
+    o = putMillis(buf, o, Math.round(rec.durationMs * 1000));
     o = put(buf, o, ',"upstream_host":');
     o = put(buf, o, q0[4]);
     o = put(buf, o, ',"upstream_cluster":');
@@ -202,7 +229,11 @@ export class AccessLogFormatter {
     o = put(buf, o, ',"route_name":');
     o = put(buf, o, q0[6]);
     o = put(buf, o, ',"request_id":');
-    o = put(buf, o, q0[7]);
+    if (this.#ridPlain) {
+      buf[o++] = 0x22;
+      o = put(buf, o, q0[7]);
+      buf[o++] = 0x22;
+    } else o = put(buf, o, q0[7]);
     o = put(buf, o, ',"peer_identity":');
     o = put(buf, o, q0[8]);
     o = put(buf, o, ',"authority":');

@@ -114,6 +114,10 @@ describe('access log', () => {
         authority: 'h\u00f6st:80',
       },
       { method: 'GET', path: `/${'x'.repeat(70_000)}`, requestId: undefined, sourcePrincipal: undefined },
+      ...[
+        0.001, 0.01, 0.1, 0.0004, 0.0005, 1.2, 1.23, 999.999, 1000, 86_400_000.5, 123_456_789.0125, -2.5,
+        1e13,
+      ].map((durationMs) => ({ durationMs, requestId: '' })),
     ];
     const formatter = new AccessLogFormatter();
     const encoder = new AccessLogFormatter();
