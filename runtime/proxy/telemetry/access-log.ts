@@ -138,14 +138,52 @@ function putInt(buf: Buffer, off: number, n: number): number {
 class QuotedMemo {
   #last: string | undefined = '';
   #quoted = '"-"';
+  #bytes: Buffer | undefined = Buffer.from('"-"');
   of(value: string | undefined): string {
     if (value !== this.#last) {
       this.#last = value;
       this.#quoted = q(value);
+      this.#bytes = undefined;
     }
     return this.#quoted;
   }
+  /** The quoted value as UTF-8 bytes (encoded once per distinct value). */
+  bytesOf(value: string | undefined): Buffer {
+    if (value !== this.#last || this.#bytes === undefined) {
+      this.of(value);
+      this.#bytes = Buffer.from(this.#quoted, 'utf8');
+    }
+    return this.#bytes;
+  }
 }
+
+/** Copies `bytes` to `buf` at `off`; returns the end. */
+function putBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
+  buf.set(bytes, off);
+  return off + bytes.length;
+}
+
+const KEY = {
+  time: Buffer.from('{"time":"'),
+  reporterSource: Buffer.from('Z","reporter":"source","method":'),
+  reporterDestination: Buffer.from('Z","reporter":"destination","method":'),
+  path: Buffer.from(',"path":'),
+  protocol: Buffer.from(',"protocol":'),
+  status: Buffer.from(',"status":'),
+  flags: Buffer.from(',"response_flags":'),
+  received: Buffer.from(',"bytes_received":'),
+  sent: Buffer.from(',"bytes_sent":'),
+  duration: Buffer.from(',"duration_ms":'),
+  upstreamHost: Buffer.from(',"upstream_host":'),
+  cluster: Buffer.from(',"upstream_cluster":'),
+  route: Buffer.from(',"route_name":'),
+  requestId: Buffer.from(',"request_id":'),
+  peer: Buffer.from(',"peer_identity":'),
+  authority: Buffer.from(',"authority":'),
+};
+
+/** The fields `prepare` keeps as encoded bytes (the rest are strings written by `put`). */
+const BYTE_FIELDS = [0, 2, 3, 4, 5, 6, 8, 9] as const;
 
 /** Per-output formatting state: the clock and the memos of the repeating fields. */
 export class AccessLogFormatter {
@@ -161,7 +199,8 @@ export class AccessLogFormatter {
   readonly #flags = new QuotedMemo();
 
   // The quoted fields of the record being encoded (`prepare`, then `encodeInto`).
-  #q: string[] = [];
+  readonly #q: string[] = [];
+  readonly #b: Buffer[] = [];
   #rec: HttpRequestRecord | undefined;
   #ridPlain = false;
 
@@ -173,71 +212,77 @@ export class AccessLogFormatter {
   prepare(rec: HttpRequestRecord): number {
     const peer = rec.reporter === 'destination' ? rec.sourcePrincipal : rec.destinationPrincipal;
     const q0 = this.#q;
-    q0[0] = this.#method.of(rec.method);
+    const b = this.#b;
+    b[0] = this.#method.bytesOf(rec.method);
     q0[1] = this.#path.of(rec.path);
-    q0[2] = this.#protocol.of(rec.httpProtocol);
-    q0[3] = this.#flags.of(rec.responseFlags);
-    q0[4] = this.#upstreamHost.of(rec.upstreamHost);
-    q0[5] = this.#cluster.of(rec.upstreamCluster);
-    q0[6] = this.#route.of(rec.routeName);
+    b[2] = this.#protocol.bytesOf(rec.httpProtocol);
+    b[3] = this.#flags.bytesOf(rec.responseFlags);
+    b[4] = this.#upstreamHost.bytesOf(rec.upstreamHost);
+    b[5] = this.#cluster.bytesOf(rec.upstreamCluster);
+    b[6] = this.#route.bytesOf(rec.routeName);
     // The request id differs on every line: written between quotes as it is, unless it needs escapes.
     const rid = rec.requestId;
     this.#ridPlain = rid !== undefined && rid !== '' && !NEEDS_ESCAPE.test(rid);
     q0[7] = this.#ridPlain ? (rid as string) : q(rid);
-    q0[8] = this.#peer.of(peer);
-    q0[9] = this.#authority.of(rec.authority);
+    b[8] = this.#peer.bytesOf(peer);
+    b[9] = this.#authority.bytesOf(rec.authority);
     this.#rec = rec;
-    let chars = rec.reporter.length;
-    for (let i = 0; i < 10; i++) chars += q0[i].length;
+    let bytes = (rec.reporter.length + q0[1].length + q0[7].length) * 3;
+    for (const i of BYTE_FIELDS) bytes += b[i].length;
     // Keys, punctuation, time and numbers fit in 512 bytes.
-    return chars * 3 + 512;
+    return bytes + 512;
   }
 
   /** Encodes the prepared line and a newline at `off`; returns the end. */
   encodeInto(buf: Buffer, off: number): number {
     const rec = this.#rec!;
     const q0 = this.#q;
-    let o = put(buf, off, '{"time":"');
+    const b = this.#b;
+    let o = putBytes(buf, off, KEY.time);
     o = put(buf, o, this.#clock.prefix(rec.startTime));
     const milli = Math.floor(rec.startTime - Math.floor(rec.startTime / 1000) * 1000);
     buf[o++] = 0x2e; // .
     buf[o++] = 0x30 + Math.floor(milli / 100);
     buf[o++] = 0x30 + (Math.floor(milli / 10) % 10);
     buf[o++] = 0x30 + (milli % 10);
-    o = put(buf, o, 'Z","reporter":"');
-    o = put(buf, o, rec.reporter);
-    o = put(buf, o, '","method":');
-    o = put(buf, o, q0[0]);
-    o = put(buf, o, ',"path":');
+    if (rec.reporter === 'source') o = putBytes(buf, o, KEY.reporterSource);
+    else if (rec.reporter === 'destination') o = putBytes(buf, o, KEY.reporterDestination);
+    else {
+      o = put(buf, o, 'Z","reporter":"');
+      o = put(buf, o, rec.reporter);
+      o = put(buf, o, '","method":');
+    }
+    o = putBytes(buf, o, b[0]);
+    o = putBytes(buf, o, KEY.path);
     o = put(buf, o, q0[1]);
-    o = put(buf, o, ',"protocol":');
-    o = put(buf, o, q0[2]);
-    o = put(buf, o, ',"status":');
+    o = putBytes(buf, o, KEY.protocol);
+    o = putBytes(buf, o, b[2]);
+    o = putBytes(buf, o, KEY.status);
     o = putInt(buf, o, rec.status);
-    o = put(buf, o, ',"response_flags":');
-    o = put(buf, o, q0[3]);
-    o = put(buf, o, ',"bytes_received":');
+    o = putBytes(buf, o, KEY.flags);
+    o = putBytes(buf, o, b[3]);
+    o = putBytes(buf, o, KEY.received);
     o = putInt(buf, o, rec.requestBytes);
-    o = put(buf, o, ',"bytes_sent":');
+    o = putBytes(buf, o, KEY.sent);
     o = putInt(buf, o, rec.responseBytes);
-    o = put(buf, o, ',"duration_ms":');
+    o = putBytes(buf, o, KEY.duration);
     o = putMillis(buf, o, Math.round(rec.durationMs * 1000));
-    o = put(buf, o, ',"upstream_host":');
-    o = put(buf, o, q0[4]);
-    o = put(buf, o, ',"upstream_cluster":');
-    o = put(buf, o, q0[5]);
-    o = put(buf, o, ',"route_name":');
-    o = put(buf, o, q0[6]);
-    o = put(buf, o, ',"request_id":');
+    o = putBytes(buf, o, KEY.upstreamHost);
+    o = putBytes(buf, o, b[4]);
+    o = putBytes(buf, o, KEY.cluster);
+    o = putBytes(buf, o, b[5]);
+    o = putBytes(buf, o, KEY.route);
+    o = putBytes(buf, o, b[6]);
+    o = putBytes(buf, o, KEY.requestId);
     if (this.#ridPlain) {
       buf[o++] = 0x22;
       o = put(buf, o, q0[7]);
       buf[o++] = 0x22;
     } else o = put(buf, o, q0[7]);
-    o = put(buf, o, ',"peer_identity":');
-    o = put(buf, o, q0[8]);
-    o = put(buf, o, ',"authority":');
-    o = put(buf, o, q0[9]);
+    o = putBytes(buf, o, KEY.peer);
+    o = putBytes(buf, o, b[8]);
+    o = putBytes(buf, o, KEY.authority);
+    o = putBytes(buf, o, b[9]);
     buf[o++] = 0x7d; // }
     buf[o++] = 0x0a;
     this.#rec = undefined;
