@@ -2,11 +2,7 @@ import { request } from 'node:http';
 import { connect as connectH2, constants } from 'node:http2';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTelemetry,
-  type HttpRequestRecord,
-  type Telemetry,
-} from '../../runtime/proxy/telemetry/index.js';
+import type { HttpRequestRecord, Telemetry } from '../../runtime/proxy/telemetry/index.js';
 import { type PeerPorts, type Sidecar, send, waitFor } from './helpers/mesh.js';
 import { startPair } from './helpers/pair.js';
 import { createTestPki, type TestPki } from './helpers/pki.js';
@@ -111,16 +107,7 @@ function loggingTelemetry(): {
       callback();
     },
   });
-  const inner = createTelemetry({ accessLog: { stream, flushIntervalMs: 10 } });
-  const records: HttpRequestRecord[] = [];
-  const telemetry: Telemetry = {
-    ...inner,
-    recordHttp(rec, span) {
-      records.push({ ...rec });
-      inner.recordHttp(rec, span);
-    },
-  };
-  return { telemetry, records, lines };
+  return { ...capturingTelemetry({ stream, flushIntervalMs: 10 }), lines };
 }
 
 /** The sidecars of a pair speaking `meshAlpn`, in front of a slow app (HTTP/1.1, or h2c with `h2`). */

@@ -1,12 +1,17 @@
 /** A proxy telemetry that also keeps a copy of every request record, for assertions. */
+import type { AccessLogOptions } from '../../../runtime/proxy/telemetry/access-log.js';
 import {
   createTelemetry,
   type HttpRequestRecord,
   type Telemetry,
 } from '../../../runtime/proxy/telemetry/index.js';
 
-export function capturingTelemetry(): { telemetry: Telemetry; records: HttpRequestRecord[] } {
-  const inner = createTelemetry({ accessLog: { enabled: false } });
+/** `accessLog`: the access log's options (off unless given). */
+export function capturingTelemetry(accessLog: Partial<AccessLogOptions> = { enabled: false }): {
+  telemetry: Telemetry;
+  records: HttpRequestRecord[];
+} {
+  const inner = createTelemetry({ accessLog });
   const records: HttpRequestRecord[] = [];
   const telemetry: Telemetry = {
     ...inner,
